@@ -1,0 +1,81 @@
+/**
+ * Every error this library throws on purpose is a {@link MaxsimError} with a stable `code`, so callers can
+ * branch on `err.code` instead of parsing messages. Messages say what was wrong, with the values, and how to
+ * fix it.
+ *
+ * @example
+ * try { await createScorer({ backend: 'webgpu' }); }
+ * catch (err) { if (err instanceof MaxsimError && err.code === 'E_BACKEND_UNAVAILABLE') useCpu(); }
+ */
+export class MaxsimError extends Error {
+  /** Stable machine-readable code, e.g. `E_DIM_MISMATCH`. */
+  readonly code: string;
+
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** A token matrix is malformed: wrong length, non-finite value, bad shape. Names the row and column. */
+export class InvalidTokenMatrixError extends MaxsimError {
+  /** Row of the first bad value, when the problem is a value. */
+  readonly row: number | undefined;
+  /** Column of the first bad value, when the problem is a value. */
+  readonly column: number | undefined;
+
+  constructor(message: string, where: { row?: number; column?: number } = {}) {
+    super('E_INVALID_MATRIX', message);
+    this.row = where.row;
+    this.column = where.column;
+  }
+}
+
+/** Query and document (or two documents) have different embedding widths. */
+export class DimensionMismatchError extends MaxsimError {
+  readonly expected: number;
+  readonly actual: number;
+
+  constructor(expected: number, actual: number, what: string) {
+    super(
+      'E_DIM_MISMATCH',
+      `${what} has dim ${actual} but ${expected} was expected: every query and document must come from the same ` +
+        `embedding model (same vector width). Re-embed with one model, or check that you did not mix up dims.`,
+    );
+    this.expected = expected;
+    this.actual = actual;
+  }
+}
+
+/** An argument outside what the API accepts (bad option value, wrong type). */
+export class InvalidArgumentError extends MaxsimError {
+  constructor(message: string) {
+    super('E_INVALID_ARGUMENT', message);
+  }
+}
+
+/** The requested backend cannot run here; the message says why and what to do instead. */
+export class BackendUnavailableError extends MaxsimError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('E_BACKEND_UNAVAILABLE', message, options);
+  }
+}
+
+/** A scorer or corpus was used after `destroy()`. */
+export class DestroyedError extends MaxsimError {
+  constructor(what: string) {
+    super('E_DESTROYED', `${what} was used after destroy(). Create a new one with createScorer() / scorer.upload().`);
+  }
+}
+
+/** A corpus was passed to a scorer other than the one that uploaded it. */
+export class ForeignCorpusError extends MaxsimError {
+  constructor() {
+    super(
+      'E_FOREIGN_CORPUS',
+      'This corpus was uploaded by a different scorer. Upload the documents with the scorer you score with ' +
+        '(scorer.upload(docs)), or pass the TokenMatrix[] directly.',
+    );
+  }
+}
