@@ -25,7 +25,13 @@ export function tokenMatrixFromNested(rows: readonly (readonly number[])[], dim?
   if (!Array.isArray(rows)) {
     throw new InvalidTokenMatrixError(`expected an array of rows ([rows][dim] numbers), got ${describe(rows)}`);
   }
-  const width = dim ?? (rows[0] === undefined ? undefined : rows[0].length);
+  const first: unknown = rows[0];
+  const width = dim ?? (Array.isArray(first) ? first.length : undefined);
+  if (width === undefined && first !== undefined) {
+    throw new InvalidTokenMatrixError(`row 0 is ${describe(first)}, expected an array of numbers ([rows][dim] nesting)`, {
+      row: 0,
+    });
+  }
   if (width === undefined) {
     throw new InvalidTokenMatrixError('cannot infer dim from a matrix with no rows: pass dim explicitly');
   }

@@ -1,0 +1,81 @@
+// The package as users get it: built dist/, imported by its own name, the core free of Node-only APIs,
+// and the CLI's help and version. `npm test` builds first, so dist/ is current here.
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const run = promisify(execFile);
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
+
+describe('package entries', () => {
+  it('imports by its own name from both entries (exports map, types first)', async () => {
+    const script = [
+      "const core = await import('webgpu-maxsim');",
+      "const node = await import('webgpu-maxsim/node');",
+      'const s = await core.createScorer({ backend: "cpu" });',
+      'const q = core.tokenMatrixFromNested([[1, 0]]);',
+      'const [scores] = await s.score([q], [q]);',
+      'console.log(JSON.stringify({ core: typeof core.createScorer, node: typeof node.createScorer, score: scores[0] }));',
+      's.destroy();',
+    ].join('\n');
+    const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: root });
+    expect(JSON.parse(stdout)).toEqual({ core: 'function', node: 'function', score: 1 });
+    const exportsMap = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).exports as Record<string, object>;
+    for (const entry of ['.', './node']) expect(Object.keys(exportsMap[entry]!)[0]).toBe('types');
+  });
+
+  it('keeps the universal core free of node: imports, Buffer and process', () => {
+    // Walk every module reachable from dist/index.js through static and dynamic relative imports.
+    const seen = new Set<string>();
+    const offenders: string[] = [];
+    const visit = (file: string): void => {
+      if (seen.has(file)) return;
+      seen.add(file);
+      const text = readFileSync(file, 'utf8');
+      const code = text.replace(/\/\*[\s\S]*?\*\/|\/\/.*$/gm, '');
+      // Import statements start a line (`import … from`, `export … from`, `} from` after a multi-line list).
+      const specifiers = [
+        ...code.matchAll(/^\s*(?:import|export|\})[^'"\n]*from\s+['"]([^'"]+)['"]/gm),
+        ...code.matchAll(/\bimport\(\s*['"]([^'"]+)['"]\s*\)/g),
+      ].map((m) => m[1]!);
+      for (const spec of specifiers) {
+        if (spec.startsWith('.')) visit(resolve(dirname(file), spec));
+        else offenders.push(`${file}: imports ${spec}`);
+      }
+      if (/\brequire\(/.test(code)) offenders.push(`${file}: require()`);
+      if (/\bBuffer\./.test(code) || /\bnew Buffer\b/.test(code)) offenders.push(`${file}: Buffer`);
+      if (/\bprocess\./.test(code)) offenders.push(`${file}: process`);
+    };
+    visit(join(root, 'dist/index.js'));
+    expect(seen.size).toBeGreaterThan(5);
+    expect(offenders).toEqual([]);
+  });
+});
+
+describe('cli', () => {
+  const cli = join(root, 'dist/cli.js');
+
+  it('prints help with the commands and exits 0', async () => {
+    const { stdout } = await run(process.execPath, [cli, '--help']);
+    expect(stdout).toMatch(/Usage: webgpu-maxsim <command> \[options\]/);
+    expect(stdout).toMatch(/--version/);
+  });
+
+  it('prints the package version', async () => {
+    const { stdout } = await run(process.execPath, [cli, '--version']);
+    expect(stdout.trim()).toBe(pkg.version);
+  });
+
+  it('rejects an unknown command on stderr with exit code 2', async () => {
+    const err = (await run(process.execPath, [cli, 'frobnicate']).catch((e: unknown) => e)) as {
+      code: number;
+      stderr: string;
+    };
+    expect(err.code).toBe(2);
+    expect(err.stderr).toMatch(/unknown command 'frobnicate'/);
+  });
+});
