@@ -52,6 +52,9 @@ async function main(argv: string[]): Promise<number> {
 }
 
 // Commands, in the order `--help` lists them (each module exports `command`):
+register('serve-pooling', 'serve a local vLLM /pooling stand-in (hashing embedder, no GPU)', () =>
+  import('./cli-serve-pooling.js'),
+);
 
 main(process.argv.slice(2)).then(
   (code) => {

@@ -5,3 +5,4 @@ export * from './packed-documents.js';
 export * from './top-k.js';
 export * from './scorer.js';
 export * from './create-scorer.js';
+export * from './hash-embedder.js';

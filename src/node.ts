@@ -1,2 +1,13 @@
 // The Node entry: everything the universal core has, plus Node-only wiring (Dawn, undici, files).
 export * from './index.js';
+export {
+  startPoolingServer,
+  POOLING_SERVER_CONFIG_COMMANDS,
+  type PoolingServer,
+  type PoolingServerConfig,
+  type PoolingServerFault,
+  type PoolingServerMode,
+  type PoolingServerOptions,
+  type PoolingServerRequest,
+  type PoolingTaskName,
+} from './pooling-server.js';
