@@ -223,3 +223,79 @@ function describeCause(cause: unknown): string {
   }
   return parts.length === 0 ? 'unknown network error' : parts.join(' ← ');
 }
+
+/** The GPU rejected a command as invalid (captured by a `validation` error scope); no scores were returned. */
+export class GpuValidationError extends MaxsimError {
+  constructor(what: string, gpuMessage: string) {
+    super(
+      'E_GPU_VALIDATION',
+      `WebGPU validation error while ${what}: ${gpuMessage.trim()}. No scores were returned. This is a bug in ` +
+        "webgpu-maxsim or a device limit it did not respect: please report it with scorer.info; backend: 'cpu' " +
+        'works meanwhile.',
+    );
+  }
+}
+
+/** The GPU ran out of memory (captured by an `out-of-memory` error scope). */
+export class GpuOutOfMemoryError extends MaxsimError {
+  constructor(what: string, gpuMessage: string) {
+    super(
+      'E_GPU_OUT_OF_MEMORY',
+      `The GPU ran out of memory while ${what}: ${gpuMessage.trim()}. Destroy corpora you no longer need, use ` +
+        "precision: 'f16' (half the memory), upload fewer documents at a time, or use backend: 'cpu'.",
+    );
+  }
+}
+
+/** The GPU device was lost (driver reset, another owner destroyed it, ...); calls on it cannot complete. */
+export class DeviceLostError extends MaxsimError {
+  /** `GPUDeviceLostInfo.reason`: `'destroyed'` or `'unknown'`. */
+  readonly reason: string;
+
+  constructor(reason: string, gpuMessage: string) {
+    super(
+      'E_DEVICE_LOST',
+      `The WebGPU device was lost (reason: ${reason}${gpuMessage.trim() === '' ? '' : `, ${gpuMessage.trim()}`}). ` +
+        "Create a new scorer; to have scoring continue on the CPU automatically, use backend: 'auto' or " +
+        "fallback: 'cpu'.",
+    );
+    this.reason = reason;
+  }
+}
+
+/** Work does not fit a device limit even after splitting (e.g. one document larger than a storage binding). */
+export class GpuLimitError extends MaxsimError {
+  constructor(message: string) {
+    super('E_GPU_LIMIT', message);
+  }
+}
+
+/**
+ * The CPU kernel's WebAssembly memory cannot hold the documents (plus the queries and scores of one call):
+ * a wasm32 memory holds at most 4 GiB, and a runtime may refuse less.
+ */
+export class CpuMemoryLimitError extends MaxsimError {
+  /** Bytes the kernel asked for. */
+  readonly bytes: number;
+
+  constructor(bytes: number, documentBytes: number, documents: number, cause?: unknown) {
+    const mib = (n: number): string => `${(n / 2 ** 20).toFixed(1)} MiB`;
+    super(
+      'E_CPU_MEMORY_LIMIT',
+      `The CPU kernel needs ${mib(bytes)} of WebAssembly memory for ${documents} documents ` +
+        `(${mib(documentBytes)} of token vectors), but one wasm32 memory holds at most 4096 MiB` +
+        `${cause === undefined ? '' : ' and this runtime refused the allocation'}. Upload the corpus in ` +
+        `smaller parts, use more worker threads (cpu: { threads }: each holds its share of the documents), ` +
+        `score fewer queries per call, or use the WebGPU backend.`,
+      { cause },
+    );
+    this.bytes = bytes;
+  }
+}
+
+/** A CPU worker thread failed (crashed, could not start, or answered with an error). */
+export class CpuWorkerError extends MaxsimError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('E_CPU_WORKER', message, options);
+  }
+}

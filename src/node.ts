@@ -1,5 +1,7 @@
 // The Node entry: everything the universal core has, plus Node-only wiring (Dawn, undici, files).
 export * from './index.js';
+// Explicit exports shadow the core's star-exported names: the Node createScorer supplies Dawn.
+export { createScorer, loadDawnGpu } from './node-webgpu.js';
 export {
   startPoolingServer,
   POOLING_SERVER_CONFIG_COMMANDS,

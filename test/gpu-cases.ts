@@ -1,0 +1,152 @@
+// The case grid shared by every GPU test tier (Node on lavapipe/SwiftShader here, headless Chromium in the
+// browser tests): shapes that stress the kernel's edges, seeded data, a float64 reference with an error
+// scale, and a comparison that prints a table of actual vs expected around the first bad index.
+import { maxsimReference } from '../src/maxsim-reference.js';
+import type { TokenMatrix } from '../src/token-matrix.js';
+
+/** One shape: query row counts, document row counts, width. */
+export interface GpuCase {
+  readonly name: string;
+  readonly dim: number;
+  readonly queryRows: readonly number[];
+  readonly docRows: readonly number[];
+}
+
+/**
+ * The grid. Tile sizes in shaders/maxsim.wgsl are 32 query rows × 64 tokens × 32 dims, so lengths of 31/33,
+ * 63/65/129 and dims of 1, 3, 33 sit on every boundary; 1024 is bge-m3's width.
+ */
+export const GPU_CASES: readonly GpuCase[] = [
+  { name: '1-token queries and documents, d=3', dim: 3, queryRows: [1, 1], docRows: [1, 1, 1] },
+  { name: 'empty documents among others, d=5', dim: 5, queryRows: [4], docRows: [0, 3, 0, 7, 0] },
+  { name: 'query with no rows, d=4', dim: 4, queryRows: [0, 2], docRows: [2, 0, 5] },
+  { name: 'd=1', dim: 1, queryRows: [5], docRows: [1, 2, 70] },
+  { name: 'lengths off the tile sizes, d=33', dim: 33, queryRows: [33, 31], docRows: [65, 63, 1, 129, 64] },
+  { name: 'ragged corpus, d=128', dim: 128, queryRows: [32], docRows: [1, 17, 180, 3, 64, 95, 200, 0, 33, 128] },
+  { name: 'more query rows than a tile, d=16', dim: 16, queryRows: [70], docRows: [9, 100] },
+  { name: 'bge-m3 width, d=1024', dim: 1024, queryRows: [7], docRows: [3, 40, 65] },
+];
+
+/** Deterministic PRNG (mulberry32) so failures reproduce. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A random L2-normalised `[rows, dim]` matrix (ColBERT-like: every row a unit vector). */
+export function randomMatrix(rows: number, dim: number, random: () => number): TokenMatrix {
+  const data = new Float32Array(rows * dim);
+  for (let r = 0; r < rows; r++) {
+    let sq = 0;
+    for (let c = 0; c < dim; c++) {
+      const v = random() * 2 - 1;
+      data[r * dim + c] = v;
+      sq += v * v;
+    }
+    const inv = sq > 0 ? 1 / Math.sqrt(sq) : 0;
+    for (let c = 0; c < dim; c++) data[r * dim + c] = data[r * dim + c]! * inv;
+  }
+  return { data, rows, dim };
+}
+
+/** Queries and documents for a case, from a seed. */
+export function caseData(c: GpuCase, seed = 1): { queries: TokenMatrix[]; docs: TokenMatrix[] } {
+  const random = seededRandom(seed);
+  return {
+    queries: c.queryRows.map((rows) => randomMatrix(rows, c.dim, random)),
+    docs: c.docRows.map((rows) => randomMatrix(rows, c.dim, random)),
+  };
+}
+
+/**
+ * The float64 reference score and its error scale S = Σ over query rows of max over document tokens of
+ * Σ_k |q_k·d_k|: the size of the terms whose rounding the GPU can get wrong.
+ */
+export function referenceWithScale(query: TokenMatrix, doc: TokenMatrix): { score: number; scale: number } {
+  const score = maxsimReference(query, doc);
+  if (query.rows === 0 || doc.rows === 0) return { score, scale: 0 };
+  const { dim } = query;
+  let scale = 0;
+  for (let i = 0; i < query.rows; i++) {
+    let best = 0;
+    for (let j = 0; j < doc.rows; j++) {
+      let abs = 0;
+      for (let c = 0; c < dim; c++) abs += Math.abs(query.data[i * dim + c]! * doc.data[j * dim + c]!);
+      if (abs > best) best = abs;
+    }
+    scale += best;
+  }
+  return { score, scale };
+}
+
+/** f32 storage: |gpu − ref| ≤ 1e-5 · max(1, S). */
+export const F32_RELATIVE = 1e-5;
+/**
+ * f16 storage: each document value is rounded to binary16 with relative error ≤ 2^-11, so each dot product
+ * moves by ≤ 2^-11 · Σ_k |q_k·d_k|, the max over tokens by no more than the largest such move, and the sum by
+ * ≤ 2^-11 · S; f32 accumulation adds the f32 bound on top.
+ */
+export const F16_RELATIVE = 2 ** -11 + F32_RELATIVE;
+
+/** Expected scores for every query against every document, with per-entry tolerances. */
+export function expectedScores(
+  queries: readonly TokenMatrix[],
+  docs: readonly TokenMatrix[],
+  relative: number,
+): { expected: Float64Array[]; tolerance: Float64Array[] } {
+  const expected: Float64Array[] = [];
+  const tolerance: Float64Array[] = [];
+  for (const q of queries) {
+    const e = new Float64Array(docs.length);
+    const t = new Float64Array(docs.length);
+    docs.forEach((d, j) => {
+      const { score, scale } = referenceWithScale(q, d);
+      e[j] = score;
+      t[j] = relative * Math.max(1, scale);
+    });
+    expected.push(e);
+    tolerance.push(t);
+  }
+  return { expected, tolerance };
+}
+
+/**
+ * Returns null when every |actual − expected| ≤ tolerance (infinities must match exactly), else a message
+ * with a table of actual vs expected around the first bad index.
+ */
+export function compareScores(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  tolerance: ArrayLike<number>,
+  label = 'scores',
+): string | null {
+  if (actual.length !== expected.length) return `${label}: ${actual.length} scores, expected ${expected.length}`;
+  let bad = -1;
+  let worst = 0;
+  for (let i = 0; i < actual.length; i++) {
+    const a = actual[i]!;
+    const e = expected[i]!;
+    const ok = Number.isFinite(e) ? Math.abs(a - e) <= tolerance[i]! : a === e;
+    if (!ok) {
+      if (bad < 0) bad = i;
+      worst = Math.max(worst, Math.abs(a - e));
+    }
+  }
+  if (bad < 0) return null;
+  const rows = ['index      actual             expected           |diff|       tolerance'];
+  for (let i = Math.max(0, bad - 3); i < Math.min(actual.length, bad + 4); i++) {
+    const a = actual[i]!;
+    const e = expected[i]!;
+    rows.push(
+      `${i === bad ? '>' : ' '}${String(i).padEnd(9)} ${String(a).padEnd(18)} ${String(e).padEnd(18)} ` +
+        `${Math.abs(a - e).toExponential(3).padEnd(12)} ${tolerance[i]!.toExponential(3)}`,
+    );
+  }
+  return `${label}: first mismatch at index ${bad} (worst |diff| ${worst.toExponential(3)})\n${rows.join('\n')}`;
+}
