@@ -1,5 +1,5 @@
 // Shared pieces of the CLI commands (cli-*.ts): the command shape and error reporting.
-import { MaxsimError } from './errors.js';
+import { InvalidArgumentError, MaxsimError } from './errors.js';
 
 /** A CLI command: `run` gets the arguments after the command name and returns the exit code. */
 export interface CliCommand {
@@ -19,4 +19,13 @@ export function reportError(err: unknown): number {
   }
   process.stderr.write(`webgpu-maxsim: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   return 1;
+}
+
+/** Parses an integer option, with an error that names the option, the value and the bound. */
+export function intOption(name: string, value: string, min: number): number {
+  const n = Number(value);
+  if (!/^-?\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min) {
+    throw new InvalidArgumentError(`${name} is ${JSON.stringify(value)}, expected an integer >= ${min}`);
+  }
+  return n;
 }

@@ -56,6 +56,10 @@ register('serve-pooling', 'serve a local vLLM /pooling stand-in (hashing embedde
   import('./cli-serve-pooling.js'),
 );
 
+register('serve', 'serve POST /rerank (vLLM/Jina/Cohere shape) over /pooling or the built-in embedder', () =>
+  import('./cli-serve.js'),
+);
+
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;

@@ -6,3 +6,5 @@ export * from './top-k.js';
 export * from './scorer.js';
 export * from './create-scorer.js';
 export * from './hash-embedder.js';
+export * from './text-embedder.js';
+export * from './rerank-service.js';

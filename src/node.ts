@@ -13,3 +13,4 @@ export {
   type PoolingServerRequest,
   type PoolingTaskName,
 } from './pooling-server.js';
+export { serveHandler, type RunningServer } from './node-serve.js';
