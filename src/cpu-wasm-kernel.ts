@@ -197,7 +197,8 @@ export function createWasmCorpusSlice(module: WebAssembly.Module, docs: Document
 }
 
 function align16(n: number): number {
-  return (n + 15) & ~15;
+  // Not `(n + 15) & ~15`: sizes may pass 2^31, where bitwise operators would wrap them.
+  return Math.ceil(n / 16) * 16;
 }
 
 function allocate(bytes: number, docsBytes: number, count: number): WebAssembly.Memory {

@@ -1,9 +1,13 @@
-// Node-only wiring for the CPU backend's threads: `worker_threads` and the core count.
+// Node-only wiring for the CPU backend's threads (`worker_threads`, the core count), and the Node entry's
+// createScorer that applies it on top of the Dawn wiring.
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { CpuOptions } from './cpu-scorer.js';
+import type { ScorerOptions } from './create-scorer.js';
+import { createScorer as createDawnScorer } from './node-webgpu.js';
+import type { Scorer } from './scorer.js';
 import type { CpuWorkerFactory, CpuWorkerEvents } from './cpu-threads.js';
 import type { CpuWorkerReply } from './cpu-worker-protocol.js';
 
@@ -29,7 +33,9 @@ export function nodeCpuWorkerFactory(): CpuWorkerFactory {
   const script = workerScript();
   return (events: CpuWorkerEvents) => {
     let terminating = false;
-    const worker = new Worker(script);
+    // Workers inherit the parent's Node flags; --input-type (set by `node -e` with ESM) is refused in a worker.
+    const execArgv = process.execArgv.filter((arg) => !arg.startsWith('--input-type'));
+    const worker = new Worker(script, { execArgv });
     worker.on('message', (reply: CpuWorkerReply) => events.message(reply));
     worker.on('error', (error) => events.error(error));
     worker.on('exit', (code) => {
@@ -56,4 +62,16 @@ export function nodeCpuWorkerFactory(): CpuWorkerFactory {
  */
 export function nodeCpuOptions(options: CpuOptions = {}): CpuOptions {
   return { threads: availableParallelism(), workers: nodeCpuWorkerFactory(), ...options };
+}
+
+/**
+ * The Node entry's `createScorer`: Dawn for the GPU (see `node-webgpu.ts`) and, for the CPU backend (and the
+ * WebGPU backend's CPU fallback), one `worker_threads` worker per core unless `cpu` says otherwise.
+ *
+ * @example
+ * import { createScorer } from 'webgpu-maxsim/node';
+ * const scorer = await createScorer({ backend: 'cpu' }); // scorer.info.summary: 'cpu (wasm-simd, 2 threads)'
+ */
+export async function createScorer(options: ScorerOptions = {}): Promise<Scorer> {
+  return createDawnScorer({ ...options, cpu: nodeCpuOptions(options.cpu) });
 }

@@ -1,7 +1,9 @@
 // The Node entry: everything the universal core has, plus Node-only wiring (Dawn, undici, files).
 export * from './index.js';
-// Explicit exports shadow the core's star-exported names: the Node createScorer supplies Dawn.
-export { createScorer, loadDawnGpu } from './node-webgpu.js';
+// Explicit exports shadow the core's star-exported names: the Node createScorer supplies Dawn (node-webgpu.ts)
+// and worker_threads for the CPU backend (node-cpu-workers.ts).
+export { loadDawnGpu } from './node-webgpu.js';
+export { createScorer, nodeCpuOptions, nodeCpuWorkerFactory } from './node-cpu-workers.js';
 export {
   startPoolingServer,
   POOLING_SERVER_CONFIG_COMMANDS,

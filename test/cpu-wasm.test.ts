@@ -1,0 +1,259 @@
+// The CPU backend's WASM SIMD kernel and worker threads: the shared shape grid and strict relative error
+// against the float64 reference, bit-identical scores across thread counts, batching and permutation
+// properties, the TypeScript fallback, a precompiled module, memory limits, and that workers never keep a
+// process alive. Worker threads run dist/node-cpu-worker.js: `npm test` builds first.
+import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createCpuEngine, splitByTokens } from '../src/cpu-scorer.js';
+import { createWasmCorpusSlice, compileMaxsimWasm, wasmSimdSupported } from '../src/cpu-wasm-kernel.js';
+import {
+  createScorer,
+  maxsimReference,
+  MaxsimError,
+  packDocuments,
+  type Scorer,
+  type TokenMatrix,
+} from '../src/index.js';
+import { createScorer as createNodeScorer, nodeCpuOptions } from '../src/node.js';
+import { caseData, compareScores, expectedScores, F32_RELATIVE, GPU_CASES } from './gpu-cases.js';
+import { randomMatrix, seededRandom } from './support/random.js';
+// @ts-expect-error -- a plain .mjs build script without type declarations
+import { assembleMaxsim } from '../scripts/build-wasm.mjs';
+
+const root = new URL('../', import.meta.url);
+
+/** A ragged corpus large enough (≥ 3 × 2^17 floats) that two and three threads each get a share. */
+function raggedCorpus(rand: () => number, dim: number): TokenMatrix[] {
+  const docs: TokenMatrix[] = [randomMatrix(rand, 0, dim), randomMatrix(rand, 1, dim)];
+  const stride = Math.ceil(dim / 4) * 4;
+  let floats = stride;
+  while (floats < 3.2 * 2 ** 17) {
+    // Lengths 0..600, mostly not multiples of the kernel's 2-token block, some empty.
+    const rows = docs.length % 11 === 5 ? 0 : 1 + Math.floor(rand() * 600);
+    docs.push(randomMatrix(rand, rows, dim));
+    floats += rows * stride;
+  }
+  docs.push(randomMatrix(rand, 3, dim));
+  return docs;
+}
+
+function strictCheck(actual: Float32Array, query: TokenMatrix, docs: readonly TokenMatrix[], label: string): void {
+  let worst = 0;
+  docs.forEach((doc, j) => {
+    const ref = maxsimReference(query, doc);
+    if (!Number.isFinite(ref) || ref === 0) {
+      expect(actual[j], `${label}, doc ${j}`).toBe(ref);
+      return;
+    }
+    worst = Math.max(worst, Math.abs(actual[j]! - ref) / Math.abs(ref));
+  });
+  expect(worst, `${label}: worst relative error`).toBeLessThanOrEqual(1e-5);
+}
+
+function expectBitIdentical(a: Float32Array, b: Float32Array, label: string): void {
+  expect(a.length, label).toBe(b.length);
+  const ua = new Uint32Array(a.buffer, a.byteOffset, a.length);
+  const ub = new Uint32Array(b.buffer, b.byteOffset, b.length);
+  const bad = ua.findIndex((v, i) => v !== ub[i]);
+  expect(bad, `${label}: first differing index (${a[bad]} vs ${b[bad]})`).toBe(-1);
+}
+
+describe('cpu wasm kernel', () => {
+  const scorers: Scorer[] = [];
+  let one: Scorer;
+  let two: Scorer;
+  let three: Scorer;
+  beforeAll(async () => {
+    one = await createScorer({ backend: 'cpu', cpu: { threads: 1 } });
+    two = await createScorer({ backend: 'cpu', cpu: nodeCpuOptions({ threads: 2 }) });
+    three = await createScorer({ backend: 'cpu', cpu: nodeCpuOptions({ threads: 3 }) });
+    scorers.push(one, two, three);
+  });
+  afterAll(() => {
+    for (const s of scorers) s.destroy();
+  });
+
+  it('the committed embedded module is what wasm/maxsim.wat assembles to', async () => {
+    const { ts } = (await assembleMaxsim()) as { ts: string };
+    const committed = await readFile(new URL('src/maxsim-wasm-bytes.ts', root), 'utf8');
+    expect(committed === ts, 'src/maxsim-wasm-bytes.ts is stale: run `npm run build:wasm`').toBe(true);
+  });
+
+  it('runs WASM SIMD here and says so', () => {
+    expect(wasmSimdSupported()).toBe(true);
+    expect(one.info).toMatchObject({ backend: 'cpu', kernel: 'wasm-simd', threads: 1, summary: 'cpu (wasm-simd, 1 thread)' });
+    expect(two.info).toMatchObject({ kernel: 'wasm-simd', threads: 2, summary: 'cpu (wasm-simd, 2 threads)' });
+  });
+
+  it('the Node entry defaults to one worker thread per core', async () => {
+    const { availableParallelism } = await import('node:os');
+    const s = await createNodeScorer({ backend: 'cpu' });
+    scorers.push(s);
+    expect(s.info.kernel).toBe('wasm-simd');
+    expect(s.info.threads).toBe(availableParallelism());
+  });
+
+  it('matches the float64 reference on the shared shape grid', async () => {
+    for (const c of GPU_CASES) {
+      const { queries, docs } = caseData(c, 3);
+      const { expected, tolerance } = expectedScores(queries, docs, F32_RELATIVE);
+      const scores = await one.score(queries, docs);
+      scores.forEach((s, i) => {
+        const problem = compareScores(s, expected[i]!, tolerance[i]!, `${c.name}, query ${i}`);
+        expect(problem, problem ?? '').toBeNull();
+      });
+    }
+  });
+
+  it('is within relative 1e-5 of the reference, and bit-identical on 1, 2 and 3 threads (ragged, dims 1–1024)', async () => {
+    const rand = seededRandom(5);
+    for (const dim of [1, 3, 5, 128, 1024]) {
+      const docs = raggedCorpus(rand, dim);
+      const queries = [0, 1, 3, 5, 32, 33].map((rows) => randomMatrix(rand, rows, dim));
+      const corpora = await Promise.all([one.upload(docs), two.upload(docs), three.upload(docs)]);
+      const [s1, s2, s3] = await Promise.all([
+        one.score(queries, corpora[0]!),
+        two.score(queries, corpora[1]!),
+        three.score(queries, corpora[2]!),
+      ]);
+      queries.forEach((q, i) => {
+        strictCheck(s1![i]!, q, docs, `d=${dim}, ${q.rows} query rows`);
+        expectBitIdentical(s1![i]!, s2![i]!, `d=${dim}, query ${i}, 1 vs 2 threads`);
+        expectBitIdentical(s1![i]!, s3![i]!, `d=${dim}, query ${i}, 1 vs 3 threads`);
+      });
+      for (const c of corpora) c.destroy();
+    }
+  });
+
+  it('batching queries, splitting the corpus and permuting documents or tokens never change a score', async () => {
+    const rand = seededRandom(8);
+    const dim = 128;
+    const docs = raggedCorpus(rand, dim);
+    const queries = [randomMatrix(rand, 32, dim), randomMatrix(rand, 7, dim), randomMatrix(rand, 1, dim)];
+    const batch = await two.score(queries, docs);
+    for (let i = 0; i < queries.length; i++) {
+      const [alone] = await two.score([queries[i]!], docs);
+      expectBitIdentical(alone!, batch[i]!, `query ${i} alone vs in a batch`);
+    }
+    const half = docs.length >> 1;
+    const [head] = await two.score([queries[0]!], docs.slice(0, half));
+    const [tail] = await one.score([queries[0]!], docs.slice(half));
+    expectBitIdentical(new Float32Array([...head!, ...tail!]), batch[0]!, 'corpus split in two uploads');
+
+    const order = docs.map((_, i) => i).reverse();
+    const [reversed] = await two.score([queries[0]!], order.map((i) => docs[i]!));
+    expectBitIdentical(Float32Array.from(order, (i) => batch[0]![i]!), reversed!, 'documents reversed');
+
+    const shuffled = docs.map((doc) => {
+      const rows = Array.from({ length: doc.rows }, (_, r) => r).sort(() => rand() - 0.5);
+      const data = new Float32Array(doc.data.length);
+      rows.forEach((from, to) => data.set(doc.data.subarray(from * dim, (from + 1) * dim), to * dim));
+      return { data, rows: doc.rows, dim };
+    });
+    const [permuted] = await two.score([queries[0]!], shuffled);
+    expectBitIdentical(permuted!, batch[0]!, 'document tokens permuted');
+  });
+
+  it("the TypeScript kernel ('typescript', and the fallback) ranks the same", async () => {
+    const ts = await createScorer({ backend: 'cpu', cpu: { kernel: 'typescript' } });
+    scorers.push(ts);
+    expect(ts.info).toMatchObject({ kernel: 'typescript', threads: 1, summary: 'cpu (typescript, 1 thread)' });
+    const rand = seededRandom(13);
+    const docs = Array.from({ length: 300 }, () => randomMatrix(rand, 1 + Math.floor(rand() * 200), 128));
+    const query = randomMatrix(rand, 32, 128);
+    const [a, b] = await Promise.all([ts.rerank(query, docs), two.rerank(query, docs)]);
+    expect(b.map((r) => r.index)).toEqual(a.map((r) => r.index));
+  });
+
+  it('accepts a precompiled WebAssembly.Module (what Cloudflare Workers import), and refuses a wrong one', async () => {
+    const bytes = await readFile(new URL('dist/maxsim.wasm', root));
+    const wasmModule = new WebAssembly.Module(bytes);
+    const s = await createScorer({ backend: 'cpu', cpu: { wasmModule, threads: 1 } });
+    scorers.push(s);
+    expect(s.info.kernel).toBe('wasm-simd');
+    const rand = seededRandom(21);
+    const docs = [randomMatrix(rand, 9, 6), randomMatrix(rand, 0, 6)];
+    const query = randomMatrix(rand, 3, 6);
+    const [scores] = await s.score([query], docs);
+    strictCheck(scores!, query, docs, 'precompiled module');
+
+    const wrong = new WebAssembly.Module(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]));
+    const fallback = await createScorer({ backend: 'cpu', cpu: { wasmModule: wrong } });
+    scorers.push(fallback);
+    expect(fallback.info.kernel).toBe('typescript');
+    expect(fallback.info.summary).toMatch(/no 'maxsim' export/);
+    await expect(createScorer({ backend: 'cpu', cpu: { wasmModule: wrong, kernel: 'wasm-simd' } })).rejects.toMatchObject({
+      code: 'E_BACKEND_UNAVAILABLE',
+    });
+  });
+
+  it('rejects bad cpu options', async () => {
+    await expect(createCpuEngine({ threads: 0 })).rejects.toMatchObject({ code: 'E_INVALID_ARGUMENT' });
+    await expect(createCpuEngine({ kernel: 'gpu' as 'auto' })).rejects.toMatchObject({ code: 'E_INVALID_ARGUMENT' });
+  });
+
+  it('says clearly when a corpus exceeds the wasm32 4 GiB memory', async () => {
+    const module = await compileMaxsimWasm();
+    const huge = { data: new Float32Array(0), rowOffsets: new Uint32Array([0, 2 ** 31]), count: 1, dim: 4 };
+    let error: unknown;
+    try {
+      createWasmCorpusSlice(module, huge);
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(MaxsimError);
+    expect(error).toMatchObject({ code: 'E_CPU_MEMORY_LIMIT' });
+    expect((error as Error).message).toMatch(/4096 MiB/);
+  });
+
+  it('splits ragged corpora across threads by tokens, not by document count', () => {
+    const rows = [...Array.from({ length: 10 }, () => 1000), ...Array.from({ length: 990 }, () => 10)];
+    const docs = rows.map((r) => ({ data: new Float32Array(r), rows: r, dim: 1 }));
+    const packed = packDocuments(docs);
+    const ranges = splitByTokens(packed, 2);
+    expect(ranges.map((r) => r.first + r.count)).toContain(1000);
+    expect(ranges[0]!.first).toBe(0);
+    const tokens = ranges.map((r) => packed.rowOffsets[r.first + r.count]! - packed.rowOffsets[r.first]!);
+    // The first 10 documents hold about half the tokens: a split by count would cut at 500, ours near 50.
+    expect(ranges[0]!.count).toBeLessThanOrEqual(60);
+    expect(Math.abs(tokens[0]! - tokens[1]!)).toBeLessThanOrEqual(2 * (1000 + 1));
+  });
+
+  it('a crashed worker fails the call with E_CPU_WORKER instead of hanging', async () => {
+    const s = await createScorer({
+      backend: 'cpu',
+      cpu: { threads: 2, workers: (events) => ({ postMessage: () => events.error(new Error('boom')), terminate: () => undefined }) },
+    });
+    scorers.push(s);
+    const rand = seededRandom(2);
+    const docs = raggedCorpus(rand, 128);
+    await expect(s.score([randomMatrix(rand, 4, 128)], docs)).rejects.toMatchObject({ code: 'E_CPU_WORKER' });
+  });
+
+  it('worker threads never keep the process alive: after destroy(), and while idle without it', async () => {
+    const script = (destroy: boolean) => `
+      import { createScorer } from './dist/node.js';
+      const scorer = await createScorer({ backend: 'cpu', cpu: { threads: 2 } });
+      const docs = Array.from({ length: 40 }, (_, i) => ({ data: new Float32Array(300 * 128).fill(0.01 * (i + 1)), rows: 300, dim: 128 }));
+      const [scores] = await scorer.score([{ data: new Float32Array(128).fill(1), rows: 1, dim: 128 }], docs);
+      console.log(scorer.info.summary, scores.length);
+      ${destroy ? 'scorer.destroy();' : ''}`;
+    for (const destroy of [true, false]) {
+      const started = performance.now();
+      const child = spawn(process.execPath, ['--input-type=module', '-e', script(destroy)], {
+        cwd: new URL('.', root),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+      child.stderr.on('data', (chunk: Buffer) => (out += chunk.toString()));
+      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+      clearTimeout(timer);
+      expect(code, `destroy=${destroy}: exit code; output:\n${out}`).toBe(0);
+      expect(out).toContain('cpu (wasm-simd, 2 threads) 40');
+      expect(performance.now() - started).toBeLessThan(20_000);
+    }
+  });
+});
