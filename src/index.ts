@@ -11,3 +11,5 @@ export { wasmSimdSupported } from './cpu-wasm-kernel.js';
 export * from './hash-embedder.js';
 export * from './text-embedder.js';
 export * from './rerank-service.js';
+export * from './pooling-decode.js';
+export * from './pooling-client.js';

@@ -16,3 +16,10 @@ export {
   type PoolingTaskName,
 } from './pooling-server.js';
 export { serveHandler, type RunningServer } from './node-serve.js';
+export {
+  createNodePoolingClient,
+  nodeBase64Decoder,
+  NodePoolingClient,
+  NODE_POOLING_MAX_HEADER_SIZE,
+  type NodePoolingClientOptions,
+} from './node-pooling.js';

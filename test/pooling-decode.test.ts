@@ -57,6 +57,15 @@ describe('base64', () => {
     }
   });
 
+  it('decodes long text (the 16-character block path) and finds a bad character deep inside it', () => {
+    const rand = seeded(11);
+    const bytes = new Uint8Array(30_001).map(() => Math.floor(rand() * 256));
+    const text = Buffer.from(bytes).toString('base64');
+    expect(decodeBase64Portable(text)).toEqual(bytes);
+    const broken = `${text.slice(0, 20_005)}*${text.slice(20_006)}`;
+    expect(() => decodeBase64Portable(broken)).toThrow(/character "\*" .*position 20005 of 40004/);
+  });
+
   it('accepts unpadded text of a valid length', () => {
     expect([...decodeBase64Portable('AACAPw')]).toEqual([0, 0, 128, 63]);
     expect([...decodeBase64Portable('QUI')]).toEqual([65, 66]);
