@@ -52,6 +52,12 @@ async function main(argv: string[]): Promise<number> {
 }
 
 // Commands, in the order `--help` lists them (each module exports `command`):
+register('embed', 'embed texts via vLLM /pooling (or --local) and print each multi-vector shape', () =>
+  import('./cli-embed.js'),
+);
+register('rerank', 'rank documents for a query with MaxSim (vLLM /pooling or --local embeddings)', () =>
+  import('./cli-rerank.js'),
+);
 register('serve-pooling', 'serve a local vLLM /pooling stand-in (hashing embedder, no GPU)', () =>
   import('./cli-serve-pooling.js'),
 );

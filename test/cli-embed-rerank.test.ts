@@ -1,0 +1,181 @@
+// `webgpu-maxsim embed` and `rerank` as users run them: the built dist/cli.js in a child process, against the
+// local /pooling stand-in on port 0. `npm test` builds first, so dist/ is current here.
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SAMPLE_DOCUMENTS } from '../src/cli-rerank.js';
+import { maxsimReference } from '../src/maxsim-reference.js';
+import { startPoolingServer, type PoolingServer } from '../src/pooling-server.js';
+
+const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+const SEED = ['Hello, my name is', 'The president of the United States is', 'The capital of France is', 'The future of AI is'];
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function cli(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, ...args], { timeout: 30_000, env: { ...process.env, ...env } }, (err, stdout, stderr) => {
+      const code = err === null ? 0 : typeof err.code === 'number' ? err.code : -1;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+function serverArgs(server: PoolingServer): string[] {
+  return ['--host', server.host, '--port', String(server.port)];
+}
+
+let server: PoolingServer;
+let dir: string;
+
+beforeAll(async () => {
+  expect(existsSync(CLI), 'dist/cli.js is missing: run `npm run build` (npm test does it first)').toBe(true);
+  server = await startPoolingServer({ port: 0, dim: 1024 });
+  dir = await mkdtemp(join(tmpdir(), 'maxsim-cli-'));
+});
+
+afterAll(async () => {
+  await server.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('webgpu-maxsim embed', () => {
+  it('sends the seed prompts and prints exactly one shape line per input, then usage', async () => {
+    server.clearRequests();
+    const { code, stdout, stderr } = await cli(['embed', ...serverArgs(server)]);
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    const rows = SEED.map((t) => server.embedder.encode(t).ids.length);
+    const total = rows.reduce((a, b) => a + b, 0);
+    expect(stdout).toBe(
+      `${rows.map((r) => `Multi-vector shape: [${r}, 1024]`).join('\n')}\nUsage: prompt_tokens=${total} total_tokens=${total}\n`,
+    );
+    const pooling = server.requests.filter((r) => r.path === '/pooling').map((r) => r.body as Record<string, unknown>);
+    expect(pooling.at(-1)).toMatchObject({ model: 'BAAI/bge-m3', input: SEED });
+  });
+
+  it('takes TEXT arguments, encodings and dtypes', async () => {
+    const { code, stdout } = await cli(['embed', ...serverArgs(server), '--encoding', 'bytes', '--embed-dtype', 'float16', 'one', 'two words']);
+    expect(code).toBe(0);
+    expect(stdout.split('\n').slice(0, 2)).toEqual([
+      `Multi-vector shape: [${server.embedder.encode('one').ids.length}, 1024]`,
+      `Multi-vector shape: [${server.embedder.encode('two words').ids.length}, 1024]`,
+    ]);
+  });
+
+  it('--local needs no server and prints the same shapes', async () => {
+    const { code, stdout } = await cli(['embed', '--local']);
+    expect(code).toBe(0);
+    expect(stdout.split('\n').filter((l) => l.startsWith('Multi-vector shape: ['))).toHaveLength(4);
+    expect(stdout).toMatch(/^Usage: prompt_tokens=\d+ total_tokens=\d+$/m);
+  });
+
+  it('an embed-task server (config A) fails with the fix on stderr and a non-zero exit', async () => {
+    const a = await startPoolingServer({ dim: 8, config: 'A' });
+    try {
+      const { code, stdout, stderr } = await cli(['embed', ...serverArgs(a)]);
+      expect(code).not.toBe(0);
+      expect(stdout).toBe('');
+      expect(stderr).toMatch(/--pooler-config\.task token_embed/);
+    } finally {
+      await a.close();
+    }
+  });
+
+  it("a server error reaches stderr with the server's own message; the API key never does", async () => {
+    const { code, stderr } = await cli(['embed', ...serverArgs(server), '--model', 'no-such-model', '--api-key', 'k-secret-9']);
+    expect(code).toBe(1);
+    expect(stderr).toContain('404');
+    expect(stderr).toContain('The model `no-such-model` does not exist.');
+    expect(stderr).not.toContain('k-secret-9');
+  });
+
+  it('--help', async () => {
+    const { code, stdout } = await cli(['embed', '--help']);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/Usage: webgpu-maxsim embed/);
+  });
+});
+
+describe('webgpu-maxsim rerank', () => {
+  it('--json ranks the documents by MaxSim, best first, with the scores of the reference', async () => {
+    const query = 'capital of France';
+    const docs = ['Berlin is the capital of Germany.', 'Paris is the capital of France.', 'Cats sleep a lot.'];
+    const { code, stdout, stderr } = await cli([
+      'rerank',
+      ...serverArgs(server),
+      '--backend',
+      'cpu',
+      '--json',
+      '--query',
+      query,
+      ...docs.flatMap((d) => ['--doc', d]),
+    ]);
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    const out = JSON.parse(stdout) as { backend: string; results: { index: number; score: number }[] };
+    expect(Object.keys(out)).toEqual(['backend', 'results']);
+    expect(out.backend).toBe('cpu');
+    expect(out.results.map((r) => r.index)).toEqual([1, 0, 2]);
+    const q = server.embedder.embedText(query);
+    for (const r of out.results) {
+      expect(r.score).toBeCloseTo(maxsimReference(q, server.embedder.embedText(docs[r.index]!), 'sum'), 4);
+    }
+  });
+
+  it('--local with no query ranks the built-in sample meaningfully; --top-k and --scale mean apply', async () => {
+    const { code, stdout } = await cli(['rerank', '--local', '--json', '--backend', 'cpu', '--top-k', '3', '--scale', 'mean']);
+    expect(code).toBe(0);
+    const out = JSON.parse(stdout) as { results: { index: number; score: number }[] };
+    expect(out.results).toHaveLength(3);
+    // The photosynthesis and solar-panel documents share "turn sunlight into" with the sample query.
+    expect(SAMPLE_DOCUMENTS[out.results[0]!.index]).toMatch(/Photosynthesis/);
+    expect(SAMPLE_DOCUMENTS[out.results[1]!.index]).toMatch(/Solar panels/);
+    expect(out.results[0]!.score).toBeLessThanOrEqual(1); // mean of cosine maxima
+  });
+
+  it('prints a ranked table with rank, index, score and the start of each text', async () => {
+    const { code, stdout } = await cli(['rerank', '--local', '--backend', 'cpu']);
+    expect(code).toBe(0);
+    const table = stdout.split('\n').filter((l) => /^\s+\d+\s+\d+\s+-?\d+\.\d{4}\s+\S/.test(l));
+    expect(table).toHaveLength(SAMPLE_DOCUMENTS.length);
+    expect(table[0]).toMatch(/^\s+1\s+1\s+\d+\.\d{4}\s+Photosynthesis lets plants/);
+    expect(stdout).toMatch(/rank\s+index\s+score\s+text/);
+  });
+
+  it('reads documents from a file: plain lines or JSONL with "text"', async () => {
+    const plain = join(dir, 'docs.txt');
+    const jsonl = join(dir, 'docs.jsonl');
+    await writeFile(plain, 'dogs bark loudly\n\nthe capital of France is Paris\n');
+    await writeFile(jsonl, '{"text": "dogs bark loudly", "id": 1}\n{"text": "the capital of France is Paris"}\n');
+    for (const file of [plain, jsonl]) {
+      const { code, stdout } = await cli(['rerank', ...serverArgs(server), '--backend', 'cpu', '--json', '--query', 'France', '--docs-file', file]);
+      expect(code).toBe(0);
+      expect((JSON.parse(stdout) as { results: { index: number }[] }).results.map((r) => r.index)).toEqual([1, 0]);
+    }
+    await writeFile(jsonl, '{"text": "ok"}\n{"title": "no text"}\n');
+    const bad = await cli(['rerank', '--local', '--query', 'q', '--docs-file', jsonl]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/line 2 has no string "text" field/);
+  });
+
+  it('refuses a query without documents, and bad options, on stderr', async () => {
+    const noDocs = await cli(['rerank', '--local', '--query', 'q']);
+    expect(noDocs.code).toBe(1);
+    expect(noDocs.stderr).toMatch(/no documents/);
+    const badScale = await cli(['rerank', '--local', '--scale', 'max']);
+    expect(badScale.code).toBe(1);
+    expect(badScale.stderr).toMatch(/--scale is "max"/);
+    const help = await cli(['rerank', '--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/--docs-file FILE/);
+  });
+});
