@@ -53,6 +53,13 @@ export interface CreateDeviceOptions {
 }
 
 const devices = new WeakMap<GPUDevice, MaxsimDevice>();
+
+// Every GPU a device was requested from stays reachable for the life of the process. Dawn's Node bindings
+// (webgpu@0.6.2) delete their native instance when the JS `GPU` object is collected, while the event poller
+// still points at it; the next poll locks a mutex in freed memory and the process dies (std::system_error,
+// segfault) or hangs. Callers rarely keep the `GPU` they pass, so the library does. In browsers the set
+// holds only `navigator.gpu`, which lives as long as the page anyway.
+const gpusInUse = new Set<GPU>();
 const WANTED_FEATURES = ['shader-f16', 'subgroups', 'timestamp-query'] as const;
 
 /**
@@ -91,6 +98,7 @@ function summarize(info: GPUAdapterInfo | undefined): AdapterSummary {
  * md.destroy();
  */
 export async function createMaxsimDevice(gpu: GPU, options: CreateDeviceOptions = {}): Promise<MaxsimDevice> {
+  gpusInUse.add(gpu);
   const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
   if (adapter === null) {
     throw new BackendUnavailableError(
