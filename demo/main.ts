@@ -104,6 +104,20 @@ async function scorerFor(choice: BackendChoice): Promise<{ scorer: Scorer; start
   }
 }
 
+/** Scoring failures after which a scorer refuses further work (a lost device, a failed CPU worker). */
+function scorerBroken(err: unknown): boolean {
+  return err instanceof MaxsimError && !err.code.startsWith('E_POOLING') && err.code !== 'E_ABORTED' &&
+    !(err instanceof BackendUnavailableError);
+}
+
+/** Drops a scorer so the next click starts a fresh one. */
+function forgetScorer(choice: BackendChoice): void {
+  const pending = scorers.get(choice);
+  scorers.delete(choice);
+  // A scorer that never started has nothing to destroy, and its failure was already shown by scorerFor.
+  void pending?.then((scorer) => scorer.destroy()).catch(() => undefined);
+}
+
 function backendLabel(scorer: Scorer): string {
   const { info } = scorer;
   if (info.backend === 'webgpu' && info.adapter !== undefined) {
@@ -306,6 +320,7 @@ async function rank(): Promise<void> {
     document.body.dataset.state = 'done';
   } catch (err) {
     if (!(err instanceof InputProblem)) console.warn(err);
+    if (scorerBroken(err)) forgetScorer(ui.backendChoice.value as BackendChoice);
     show(ui.error, describeError(err));
     document.body.dataset.state = 'error';
   } finally {
