@@ -5,6 +5,8 @@
 //
 //   npm run bench:decode                      # defaults
 //   node --expose-gc bench/decode.mjs --docs 1000 --float-docs 1000 --runs 5
+//   node --expose-gc bench/decode.mjs --json decode.json   # the rows as JSON too (webgpu-maxsim bench --ingest)
+import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import os from 'node:os';
 import { encodeEmbedDtype } from '../dist/dtype-encode.js';
@@ -20,6 +22,8 @@ const { values: args } = parseArgs({
     // Float JSON of all of W1 is ~0.8 GB of text; by default it is measured on a slice (throughput is per byte).
     'float-docs': { type: 'string', default: '200' },
     runs: { type: 'string', default: '5' },
+    // Also write the rows as JSON (the `bench --ingest` harness reads them from here).
+    json: { type: 'string' },
   },
 });
 const DOCS = Number(args.docs);
@@ -193,3 +197,7 @@ console.log(
     'response bytes consumed per second. Peak mem counts heap + ArrayBuffers above the pre-decode baseline, ' +
     'decoded matrices included.',
 );
+if (args.json !== undefined) {
+  const settings = { docs: DOCS, tokens: TOKENS, dim: DIM, 'docs per response': BATCH, 'float JSON docs': FLOAT_DOCS, runs: RUNS, 'expose-gc': globalThis.gc !== undefined };
+  writeFileSync(args.json, `${JSON.stringify({ settings, rows }, null, 2)}\n`);
+}

@@ -66,6 +66,10 @@ register('serve', 'serve POST /rerank (vLLM/Jina/Cohere shape) over /pooling or 
   import('./cli-serve.js'),
 );
 
+register('bench', 'benchmark workloads W0–W5 on every backend beside numpy (JSON, Markdown, SVG chart)', () =>
+  import('./cli-bench.js'),
+);
+
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
