@@ -15,6 +15,12 @@ function ms(x: number | null | undefined): string {
   return x.toPrecision(2);
 }
 
+/** A ratio to numpy: two decimals from 1 up, two significant digits below (0.013, not 0.01). */
+function ratio(x: number | null): string {
+  if (x === null || !Number.isFinite(x)) return '–';
+  return x >= 1 ? x.toFixed(2) : x.toPrecision(2);
+}
+
 function cell(text: string): string {
   return text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 }
@@ -72,7 +78,7 @@ export function toMarkdown(report: BenchReport): string {
       `| ${r.workload} ${r.workloadName} | ${docs} | ${cell(r.backend)} | ${cell(adapter)} | ${r.precision} | ${r.runs}${r.runsNote === '' ? '' : '†'} | ` +
         `${ms(r.firstMs)} | ${ms(r.endToEnd.p50)} | ${ms(r.endToEnd.p95)} | ${kernel} | ${fmtRate(r.docsPerS)} | ` +
         `${fmtRate(r.gflops)} | ${fmtRate(r.gbps)} | ${r.kernelGflops === null ? '–' : fmtRate(r.kernelGflops)} | ` +
-        `${r.maxAbsError.toExponential(1)} | ${r.vsNumpy === null ? '–' : r.vsNumpy.toFixed(2)} |`,
+        `${r.maxAbsError.toExponential(1)} | ${ratio(r.vsNumpy)} |`,
     );
   }
   lines.push(
