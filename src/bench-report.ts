@@ -21,14 +21,22 @@ function ratio(x: number | null): string {
   return x >= 1 ? x.toFixed(2) : x.toPrecision(2);
 }
 
+/** `llvmpipe (sw)`: the adapter's name up to its first ':' (the full one is in the machine line), software flagged. */
+export function shortAdapter(a: { readonly name: string; readonly software: boolean }): string {
+  const name = a.name.includes(':') ? a.name.slice(0, a.name.indexOf(':')).trim() : a.name;
+  return `${name}${a.software ? ' (sw)' : ''}`;
+}
+
 function cell(text: string): string {
   return text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 }
 
 /** One line naming where and when: CPU, cores, Node, numpy, adapters (software flagged), date. */
-export function machineLine(report: BenchReport): string {
+export function machineLine(report: BenchReport, options: { readonly shortAdapters?: boolean } = {}): string {
   const m = report.machine;
-  const adapters = report.adapters.map((a) => `${a.backend}: ${a.name}${a.software ? ' (software)' : ''}`).join('; ');
+  const adapters = report.adapters
+    .map((a) => `${a.backend}: ${options.shortAdapters === true ? shortAdapter(a) : `${a.name}${a.software ? ' (software)' : ''}`}`)
+    .join('; ');
   return [
     `${m.cpuModel}, ${m.cores} cores, ${m.memoryGiB} GiB`,
     `Node ${m.node}`,
@@ -67,25 +75,34 @@ export function toMarkdown(report: BenchReport): string {
   );
   for (const note of report.notes) lines.push(`> ${note}`, '');
   lines.push(
-    '| workload | docs | backend | adapter | prec | runs | first ms | p50 ms | p95 ms | kernel p50 ms | docs/s | GFLOP/s | GB/s | kernel GFLOP/s | max \\|err\\| | × numpy |',
-    '|---|--:|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
+    '| workload | docs | backend | adapter | prec | runs | first ms | p50 ms | p95 ms | kernel p50 ms | docs/s | GFLOP/s | GB/s | kernel GFLOP/s | max \\|err\\| | numpy p50 ms | × numpy |',
+    '|---|--:|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
   );
+  const numpyAt = (r: BenchResult): BenchResult | undefined =>
+    report.results.find((n) => n.backend === 'numpy' && n.workload === r.workload && n.docs === r.docs);
+  // numpy ran at every document count another backend used; its own row is shown at the largest of them, and
+  // the others' rows carry numpy's p50 at their own count (the JSON has every numpy row).
+  const largestNumpy = new Map<string, number>();
   for (const r of report.results) {
+    if (r.backend === 'numpy') largestNumpy.set(r.workload, Math.max(largestNumpy.get(r.workload) ?? 0, r.docs));
+  }
+  const shown = report.results.filter((r) => r.backend !== 'numpy' || largestNumpy.get(r.workload) === r.docs);
+  for (const r of shown) {
     const docs = r.docs === r.fullDocs ? fmtInt(r.docs) : `${fmtInt(r.docs)} of ${fmtInt(r.fullDocs)}*`;
-    const adapter = r.adapter === null ? (r.backend === 'numpy' ? 'cpu (BLAS)' : 'cpu') : `${r.adapter.name}`;
+    const adapter = r.adapter === null ? (r.backend === 'numpy' ? 'cpu (BLAS)' : 'cpu') : shortAdapter(r.adapter);
     const kernel = r.kernel === null ? '–' : `${ms(r.kernel.p50)}${r.kernel.method === 'timestamp-query' ? ' (ts)' : ' (sd)'}`;
     lines.push(
       `| ${r.workload} ${r.workloadName} | ${docs} | ${cell(r.backend)} | ${cell(adapter)} | ${r.precision} | ${r.runs}${r.runsNote === '' ? '' : '†'} | ` +
         `${ms(r.firstMs)} | ${ms(r.endToEnd.p50)} | ${ms(r.endToEnd.p95)} | ${kernel} | ${fmtRate(r.docsPerS)} | ` +
         `${fmtRate(r.gflops)} | ${fmtRate(r.gbps)} | ${r.kernelGflops === null ? '–' : fmtRate(r.kernelGflops)} | ` +
-        `${r.maxAbsError.toExponential(1)} | ${ratio(r.vsNumpy)} |`,
+        `${r.maxAbsError.toExponential(1)} | ${r.backend === 'numpy' ? '–' : ms(numpyAt(r)?.endToEnd.p50)} | ${ratio(r.vsNumpy)} |`,
     );
   }
   lines.push(
     '',
     '\\* fewer documents than the workload defines, to fit the time budget on a slow backend (see the JSON for each ' +
       'reason). † fewer timed runs than asked, to fit the budget. Kernel timing: (ts) timestamp-query, (sd) ' +
-      'submit→onSubmittedWorkDone.',
+      'submit→onSubmittedWorkDone. (sw) software adapter. numpy p50 ms: numpy on the same documents as the row.',
   );
   const backends = [...new Map(report.results.map((r) => [r.backend, r.backendLabel])).entries()];
   if (backends.length > 0) {
@@ -129,7 +146,10 @@ export function toSvgChart(report: BenchReport): string {
   const results = report.results.filter((r) => Number.isFinite(r.gflops) && r.gflops > 0);
   const workloads = [...new Set(results.map((r) => r.workload))];
   // Series in a stable order: CPU paths, numpy, then WebGPU by backend and precision.
-  const series = [...new Set(results.map(seriesName))].sort((a, b) => seriesRank(a) - seriesRank(b) || a.localeCompare(b));
+  const series = [...new Set(results.map(seriesName))].sort(
+    (a, b) => seriesRank(a) - seriesRank(b) || a.replace(/f32$/, 'f00').localeCompare(b.replace(/f32$/, 'f00')),
+  );
+  const softwareSeries = new Set(results.filter((r) => r.adapter?.software === true).map(seriesName));
   const bar = 22;
   const gap = 28;
   const left = 70;
@@ -137,7 +157,7 @@ export function toSvgChart(report: BenchReport): string {
   const plotH = 320;
   const groupW = Math.max(1, series.length) * bar;
   const plotW = Math.max(1, workloads.length) * (groupW + gap) + gap;
-  const legendW = 260;
+  const legendW = 300;
   const width = left + plotW + legendW;
   const height = top + plotH + 70;
   const values = results.map((r) => r.gflops);
@@ -150,7 +170,7 @@ export function toSvgChart(report: BenchReport): string {
     `<title>webgpu-maxsim: MaxSim throughput by workload and backend (GFLOP/s, log scale)</title>`,
     `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
     `<text x="${left}" y="24" font-size="16" font-weight="600">MaxSim throughput by workload and backend (effective GFLOP/s, end to end, log scale)</text>`,
-    `<text x="${left}" y="44" fill="#444">${xml(truncate(machineLine(report), 170))}</text>`,
+    `<text x="${left}" y="44" fill="#444">${xml(truncate(machineLine(report, { shortAdapters: true }), 200))}</text>`,
   );
   const software = report.adapters.filter((a) => a.software).map((a) => a.backend);
   const sub = software.length > 0
@@ -195,7 +215,7 @@ export function toSvgChart(report: BenchReport): string {
     const ly = top + si * 20;
     out.push(
       `<rect x="${lx}" y="${ly}" width="14" height="14" fill="${PALETTE[si % PALETTE.length]}"/>`,
-      `<text x="${lx + 20}" y="${ly + 11}">${xml(s)}</text>`,
+      `<text x="${lx + 20}" y="${ly + 11}">${xml(`${s}${softwareSeries.has(s) ? ' (software)' : ''}`)}</text>`,
     );
   });
   out.push('</svg>');

@@ -1,13 +1,13 @@
 // `webgpu-maxsim bench`: the standard workloads W0–W5 on every backend beside numpy, written as JSON, Markdown
 // and an SVG chart. A thin layer over bench-harness.ts; progress goes to stderr, the Markdown table to stdout.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { intOption, type CliCommand } from './cli-common.js';
 import { InvalidArgumentError } from './errors.js';
 import { DEFAULT_BENCH_SEED, parseWorkloadList, WORKLOADS, WORKLOAD_IDS } from './bench-workloads.js';
-import { parseBackendList, parsePrecisionList, runBenchmarks } from './bench-harness.js';
+import { parseBackendList, parsePrecisionList, runBenchmarks, type BenchReport } from './bench-harness.js';
 import { createProgress } from './bench-progress.js';
 import { toMarkdown, toSvgChart } from './bench-report.js';
 
@@ -46,6 +46,7 @@ Options:
   --json FILE         write the full report (machine, adapters, every timing) as JSON
   --markdown FILE     write the Markdown table
   --chart FILE.svg    write an SVG bar chart (GFLOP/s by workload and backend, log scale)
+  --from-json FILE    measure nothing: re-write --markdown/--chart (and stdout) from a saved --json report
   --progress          draw the progress bar even when stderr is not a terminal
   --quiet             do not print the table on stdout
   -h, --help          show this help
@@ -75,6 +76,7 @@ export const command: CliCommand = {
         json: { type: 'string' },
         markdown: { type: 'string' },
         chart: { type: 'string' },
+        'from-json': { type: 'string' },
         progress: { type: 'boolean', default: false },
         quiet: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
@@ -84,6 +86,14 @@ export const command: CliCommand = {
     });
     if (values.help) {
       process.stdout.write(HELP);
+      return 0;
+    }
+    if (values['from-json'] !== undefined) {
+      const saved = JSON.parse(readFileSync(values['from-json'], 'utf8')) as BenchReport;
+      if (saved.schema !== 'webgpu-maxsim-bench/1') {
+        throw new InvalidArgumentError(`${values['from-json']} is not a webgpu-maxsim bench report (schema ${JSON.stringify(saved.schema)})`);
+      }
+      writeOutputs(saved, { ...values, json: undefined });
       return 0;
     }
     const budget = Number(values.budget);
@@ -122,15 +132,22 @@ export const command: CliCommand = {
       ingest: values.ingest,
       progress,
     });
-    const markdown = toMarkdown(report);
-    const write = (file: string, text: string): void => {
-      mkdirSync(dirname(file), { recursive: true });
-      writeFileSync(file, text);
-    };
-    if (values.json !== undefined) write(values.json, `${JSON.stringify(report, null, 2)}\n`);
-    if (values.markdown !== undefined) write(values.markdown, markdown);
-    if (values.chart !== undefined) write(values.chart, toSvgChart(report));
-    if (!values.quiet) process.stdout.write(markdown);
+    writeOutputs(report, values);
     return report.results.length > 0 ? 0 : 1;
   },
 };
+
+function writeOutputs(
+  report: BenchReport,
+  files: { json?: string | undefined; markdown?: string | undefined; chart?: string | undefined; quiet?: boolean },
+): void {
+  const markdown = toMarkdown(report);
+  const write = (file: string, text: string): void => {
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, text);
+  };
+  if (files.json !== undefined) write(files.json, `${JSON.stringify(report, null, 2)}\n`);
+  if (files.markdown !== undefined) write(files.markdown, markdown);
+  if (files.chart !== undefined) write(files.chart, toSvgChart(report));
+  if (files.quiet !== true) process.stdout.write(markdown);
+}

@@ -242,6 +242,7 @@ const report: BenchReport = {
     result({ workload: 'W0', workloadName: 'latency-100', docs: 100, fullDocs: 100, gflops: 40 }),
     result({}),
     result({ backend: 'numpy', backendLabel: 'numpy 2.4.6', gflops: 60, vsNumpy: 1 }),
+    result({ backend: 'numpy', backendLabel: 'numpy 2.4.6', docs: 88, gflops: 55, vsNumpy: 1, endToEnd: { p50: 0.75, p95: 0.8, min: 0.7, runs: 20 } }),
     result({
       backend: 'webgpu-dawn',
       adapter: { name: 'llvmpipe | mesa', software: true },
@@ -295,6 +296,9 @@ describe('report writers', () => {
     expect(md).toContain('> Software adapters run on the CPU.');
     expect(md).toContain('webgpu-chromium: no browser at /usr/bin/chromium');
     expect(md).toContain('| bytes float32 | 1.2 |');
+    // numpy's own row appears at its largest document count; other rows carry numpy's p50 at their own count.
+    expect(md).not.toMatch(/\| 88 of 1,000\* \| numpy/);
+    expect(md).toMatch(/\| webgpu-dawn \| llvmpipe \\\| mesa \(sw\) \| f16 \| 20† \|.*\| 0\.75 \| 0\.020 \|$/m);
   });
 
   it('writes a well-formed SVG: one bar per series and workload, log-scale gridlines, escaped text', () => {
@@ -395,6 +399,10 @@ describe('bench CLI', () => {
       expect(numpy!.backendLabel).toMatch(/^numpy \d/);
       expect(readFileSync(files.md, 'utf8')).toContain('| W0 latency-100 | 100 | cpu-wasm-simd-1t |');
       assertBalancedXml(readFileSync(files.svg, 'utf8'));
+      // --from-json re-renders a saved report without measuring: the same Markdown.
+      const again = join(dir, 'again.md');
+      await run(process.execPath, [cli, 'bench', '--from-json', files.json, '--markdown', again, '--quiet']);
+      expect(readFileSync(again, 'utf8')).toBe(readFileSync(files.md, 'utf8'));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
