@@ -36,7 +36,8 @@ export async function startBrowserBench(): Promise<BrowserBench> {
   let chromium: ChromiumSession | undefined;
   try {
     server = await serveDirectory(root);
-    chromium = await launchChromium({ webgpu: true });
+    // Developer features turn off Chromium's 100 µs rounding of timestamp queries (kernel-only times).
+    chromium = await launchChromium({ webgpu: true, args: ['--enable-webgpu-developer-features'] });
     const page = await chromium.newPage();
     // Any document on the origin will do: http://127.0.0.1 is a secure context, so navigator.gpu exists.
     await page.goto(`${server.url}package.json`);

@@ -41,7 +41,6 @@ import { createCpuEngine, type CpuEngine } from './cpu-scorer.js';
 import { BenchmarkError, InvalidArgumentError } from './errors.js';
 import { maxsimReference } from './maxsim-reference.js';
 import { nodeCpuWorkerFactory } from './node-cpu-workers.js';
-import { loadDawnGpu } from './node-webgpu.js';
 
 /** What `--backend` accepts: `cpu` is all three CPU paths. */
 export type BackendChoice = 'cpu' | 'cpu-typescript' | 'cpu-wasm-1' | 'cpu-wasm' | 'webgpu' | 'browser' | 'numpy';
@@ -527,7 +526,7 @@ async function startCases(
   if (want('webgpu')) {
     for (const precision of options.precisions) {
       try {
-        const bench: WebGpuBench = await startWebGpuBench(await loadDawnGpu(), precision);
+        const bench: WebGpuBench = await startWebGpuBench(await loadBenchDawnGpu(), precision);
         const adapter = { name: bench.adapterName, software: bench.adapter.isFallbackAdapter };
         if (!adapters.some((a) => a.backend === 'webgpu-dawn')) adapters.push({ backend: 'webgpu-dawn', ...adapter, features: featureList(bench.features) });
         cases.push(
@@ -570,6 +569,28 @@ async function startCases(
     }
   }
   return { cases, browserVersion };
+}
+
+let benchDawn: Promise<GPU> | undefined;
+
+/**
+ * Dawn for the benchmark: its own instance with timestamp quantization off. Dawn rounds timestamp queries to
+ * 2^16 ns by default (a guard against timing attacks, seen here: every kernel time a multiple of 65.5 µs),
+ * too coarse for kernels that take well under a millisecond on a real GPU. The library's shared instance
+ * (loadDawnGpu) keeps the default.
+ */
+function loadBenchDawnGpu(): Promise<GPU> {
+  benchDawn ??= import('webgpu').then(
+    ({ create }) => create(['disable-dawn-features=timestamp_quantization']),
+    (err: unknown) => {
+      throw new BenchmarkError(
+        'E_BENCH_DEPENDENCY',
+        `could not load Dawn (the 'webgpu' package): ${err instanceof Error ? err.message : String(err)}`,
+        { cause: err },
+      );
+    },
+  );
+  return benchDawn;
 }
 
 function featureList(f: { shaderF16: boolean; subgroups: boolean; timestampQuery: boolean }): string[] {
