@@ -1,7 +1,7 @@
 // CPU MaxSim against numpy on the same data, in one invocation: W1 (Lq 32, Ld 300, d 128, 1,000 docs) and
 // W3 (Lq 32, Ld uniform 128–1536, d 128, 1,000 docs), seeded random L2-normalised fp32.
 //
-// numpy's MaxSim (a python3 subprocess reading the same bytes from a temp file): one GEMM `Q @ D.T` over the
+// numpy's MaxSim (a python3 subprocess given the same bytes over stdin): one GEMM `Q @ D.T` over the
 // packed documents, `np.maximum.reduceat` over each document's tokens, then a sum. The library: the
 // typescript kernel, wasm-simd on 1 thread, and wasm-simd on N worker threads, each scoring a resident corpus
 // (upload not timed; numpy's documents are likewise loaded before timing). Rounds alternate numpy and the
@@ -12,11 +12,9 @@
 //
 // OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are unset in numpy's environment only: some machines set them to
 // dodge old OpenBLAS bugs, and they slow numpy down. The OpenBLAS core numpy picked is printed.
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { availableParallelism, cpus } from 'node:os';
 import { parseArgs } from 'node:util';
+import { runNumpyReference } from '../dist/bench-numpy.js';
 import { createScorer } from '../dist/node.js';
 
 const { values: args } = parseArgs({
@@ -77,52 +75,17 @@ function makeWorkload(spec, seed) {
   return { docs, query };
 }
 
-const NUMPY_SCRIPT = String.raw`
-import json, sys, time, os, ctypes
-import numpy as np
-folder, runs, lq, dim = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-D = np.fromfile(os.path.join(folder, 'docs.f32'), dtype=np.float32).reshape(-1, dim)
-Q = np.fromfile(os.path.join(folder, 'query.f32'), dtype=np.float32).reshape(lq, dim)
-offsets = np.fromfile(os.path.join(folder, 'offsets.u32'), dtype=np.uint32).astype(np.intp)
-starts = offsets[:-1]
-def maxsim():
-    S = Q @ D.T                                   # [Lq, total tokens], one GEMM
-    return np.maximum.reduceat(S, starts, axis=1).sum(axis=0)
-core = 'unknown'
-try:
-    from threadpoolctl import threadpool_info
-    core = '; '.join('%s %s (%s, %s threads)' % (i.get('internal_api'), i.get('version'), i.get('architecture'), i.get('num_threads')) for i in threadpool_info())
-except ImportError:
-    for line in open('/proc/self/maps'):
-        if 'openblas' in line:
-            lib = ctypes.CDLL(line.split()[-1])
-            for name in ('scipy_openblas_get_corename64_', 'openblas_get_corename64_', 'openblas_get_corename'):
-                fn = getattr(lib, name, None)
-                if fn is not None:
-                    fn.restype = ctypes.c_char_p
-                    cfg = getattr(lib, name.replace('corename', 'config'), None)
-                    if cfg is not None: cfg.restype = ctypes.c_char_p
-                    core = 'OpenBLAS core %s (%s)' % (fn().decode(), cfg().decode() if cfg else '')
-                    break
-            break
-maxsim(); maxsim()                                # warm-up: thread pool, page faults
-times = []
-for _ in range(runs):
-    t = time.perf_counter(); scores = maxsim(); times.append(time.perf_counter() - t)
-json.dump({'times': times, 'scores': scores.astype(np.float64).tolist(), 'core': core, 'numpy': np.__version__}, sys.stdout)
-`;
-
-function runNumpy(folder, runs, spec) {
-  const env = { ...process.env };
-  delete env.OPENBLAS_CORETYPE;
-  delete env.OPENBLAS_L2_SIZE;
-  const result = spawnSync('python3', ['-c', NUMPY_SCRIPT, folder, String(runs), String(spec.lq), String(spec.dim)], {
-    env,
-    encoding: 'utf8',
-    maxBuffer: 64 * 1024 * 1024,
-  });
-  if (result.status !== 0) throw new Error(`numpy run failed (${result.status}): ${result.stderr}`);
-  return JSON.parse(result.stdout);
+// numpy's side is the benchmark harness's numpy reference (src/bench-numpy.ts): the same GEMM + reduceat + sum,
+// the data over stdin, OPENBLAS_CORETYPE/L2_SIZE removed from its environment, the OpenBLAS core reported.
+async function runNumpy(packed, query, runs, spec) {
+  const all = Array.from({ length: packed.count }, (_, i) => i);
+  const run = await runNumpyReference(
+    { spec: { lq: spec.lq }, packed, queries: [query] },
+    { sizes: [packed.count], runs, warmup: 2, minRuns: runs, budgetS: 1e9, sampleDocs: () => all, sampleQueries: [0] },
+  );
+  const size = run.sizes[0];
+  const core = `OpenBLAS core ${run.blas.coretype ?? '?'} (${run.blas.summary}${run.blas.threads === null ? '' : `, ${run.blas.threads} threads`})`;
+  return { times: size.timesMs.map((ms) => ms / 1000), scores: size.sampleScores[0], core, numpy: run.numpyVersion };
 }
 
 async function timeScorer(scorer, corpus, query, runs) {
@@ -156,8 +119,7 @@ function row(label, times, flops, docs, numpyP50) {
 console.log(`cpu-vs-numpy: ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${cpus()[0]?.model ?? 'cpu'} × ${availableParallelism()}`);
 console.log(`rounds ${ROUNDS}, ${RUNS} timed runs each (typescript: ${TS_RUNS}) after 2 warm-up runs; wasm-simd threads: ${THREADS}`);
 
-const folder = mkdtempSync(join(tmpdir(), 'maxsim-bench-'));
-try {
+{
   for (const key of args.workloads.split(',')) {
     const spec = WORKLOADS[key];
     if (spec === undefined) throw new Error(`unknown workload ${key} (W1, W3)`);
@@ -170,9 +132,7 @@ try {
       packed.set(d.data, offsets[i] * spec.dim);
       offsets[i + 1] = offsets[i] + d.rows;
     });
-    writeFileSync(join(folder, 'docs.f32'), packed);
-    writeFileSync(join(folder, 'offsets.u32'), offsets);
-    writeFileSync(join(folder, 'query.f32'), query.data);
+    const packedDocs = { data: packed, rowOffsets: offsets, count: docs.length, dim: spec.dim, totalRows };
 
     console.log(
       `\n${spec.name}: Lq ${spec.lq}, d ${spec.dim}, ${docs.length} docs, ${totalRows.toLocaleString('en-US')} tokens, ` +
@@ -185,7 +145,7 @@ try {
     const ratios = { one: [], many: [] };
     const all = { numpy: [], one: [], many: [] };
     for (let round = 0; round < ROUNDS; round++) {
-      const np = runNumpy(folder, RUNS, spec);
+      const np = await runNumpy(packedDocs, query, RUNS, spec);
       if (round === 0) console.log(`  numpy ${np.numpy}, ${np.core}`);
       const rOne = await timeScorer(one, corpusOne, query, RUNS);
       const rMany = await timeScorer(many, corpusMany, query, RUNS);
@@ -221,6 +181,4 @@ try {
     one.destroy();
     many.destroy();
   }
-} finally {
-  rmSync(folder, { recursive: true, force: true });
 }
