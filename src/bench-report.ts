@@ -21,9 +21,16 @@ function ratio(x: number | null): string {
   return x >= 1 ? x.toFixed(2) : x.toPrecision(2);
 }
 
-/** `llvmpipe (sw)`: the adapter's name up to its first ':' (the full one is in the machine line), software flagged. */
+/**
+ * `llvmpipe (sw)`: the adapter's name up to its first ':' and without the trailing `(vendor, architecture)` that
+ * describeAdapter adds (the full name is in the machine line), software flagged.
+ *
+ * @example
+ * shortAdapter({ name: 'SwiftShader Device (Subzero) (google, swiftshader)', software: true }); // 'SwiftShader Device (Subzero) (sw)'
+ */
 export function shortAdapter(a: { readonly name: string; readonly software: boolean }): string {
-  const name = a.name.includes(':') ? a.name.slice(0, a.name.indexOf(':')).trim() : a.name;
+  const base = a.name.includes(':') ? a.name.slice(0, a.name.indexOf(':')).trim() : a.name;
+  const name = base.replace(/ \([^()]*, [^()]*\)$/, '');
   return `${name}${a.software ? ' (sw)' : ''}`;
 }
 

@@ -24,7 +24,7 @@ import {
 } from '../src/bench-metrics.js';
 import { numpyEnvironment } from '../src/bench-numpy.js';
 import { createProgress } from '../src/bench-progress.js';
-import { toMarkdown, toSvgChart } from '../src/bench-report.js';
+import { shortAdapter, toMarkdown, toSvgChart } from '../src/bench-report.js';
 import {
   generateWorkload,
   parseWorkloadList,
@@ -293,6 +293,9 @@ describe('report writers', () => {
     expect(md).toContain('| 20† |'); // runs cut are marked
     expect(md).toMatch(/AMD EPYC <test> & co, 2 cores/);
     expect(md).toContain('webgpu-dawn: llvmpipe (software)');
+    expect(shortAdapter({ name: 'SwiftShader Device (Subzero) (google, swiftshader)', software: true })).toBe('SwiftShader Device (Subzero) (sw)');
+    expect(shortAdapter({ name: 'llvmpipe: Mesa 25.0.7 (LLVM 15.0.6) (mesa, software)', software: true })).toBe('llvmpipe (sw)');
+    expect(shortAdapter({ name: 'NVIDIA H200 (nvidia, hopper)', software: false })).toBe('NVIDIA H200');
     expect(md).toContain('> Software adapters run on the CPU.');
     expect(md).toContain('webgpu-chromium: no browser at /usr/bin/chromium');
     expect(md).toContain('| bytes float32 | 1.2 |');
