@@ -215,9 +215,6 @@ async function embedPooling(inputs: Inputs): Promise<Embedded> {
     maxRetries: 1,
     retryDelayMs: 250,
     timeoutMs: 30_000,
-    // PoolingClient calls the fetch it keeps as a method of its own, and browsers reject window.fetch called on
-    // another `this` ("Illegal invocation"); a plain wrapper keeps `this` right.
-    fetch: (input, init) => globalThis.fetch(input, init),
   });
   const { matrices } = await client.embed([inputs.query, ...inputs.documents]);
   const [query, ...docs] = matrices;

@@ -41,10 +41,11 @@ export type CpuWorkerFactory = (events: CpuWorkerEvents) => CpuWorker;
  * const factory = webWorkerFactory(); // undefined in Node 20
  */
 export function webWorkerFactory(): CpuWorkerFactory | undefined {
-  const WorkerCtor = (globalThis as { Worker?: typeof Worker }).Worker;
-  if (typeof WorkerCtor !== 'function') return undefined;
+  if (typeof (globalThis as { Worker?: unknown }).Worker !== 'function') return undefined;
   return (events) => {
-    const worker = new WorkerCtor(new URL('./cpu-worker.js', import.meta.url), { type: 'module' });
+    // Written literally as `new Worker(new URL(…, import.meta.url))`: the form bundlers (Vite, webpack, esbuild)
+    // recognise, so they emit the worker as its own chunk instead of inlining or dropping it.
+    const worker = new Worker(new URL('./cpu-worker.js', import.meta.url), { type: 'module' });
     worker.onmessage = (event: MessageEvent) => events.message(event.data as CpuWorkerReply);
     worker.onerror = (event: ErrorEvent) => events.error(event.error ?? new Error(event.message));
     worker.onmessageerror = () => events.error(new Error('a message from the worker could not be deserialised'));

@@ -220,7 +220,9 @@ export class PoolingClient {
     if (typeof f !== 'function') {
       throw new InvalidArgumentError('no fetch in this runtime: pass options.fetch (Node >= 18 has a global fetch)');
     }
-    this.#fetch = f;
+    // Called as a plain function, never as a method of this client: browsers throw "Illegal invocation" when
+    // window.fetch runs with another `this`.
+    this.#fetch = (input, init) => f(input, init);
   }
 
   /** The vector width, once known (from options or a response). */

@@ -199,6 +199,27 @@ describe('demo in Chromium with --enable-unsafe-webgpu (SwiftShader adapter)', (
     expectReferenceRanking(state, sampleReference);
   });
 
+  it('cpu on a corpus big enough for worker threads scores in Web Workers, like the reference', async () => {
+    const words = ['river', 'capital', 'energy', 'protein', 'orbit', 'market', 'poem', 'glacier', 'neuron', 'harbor'];
+    // 80 documents of ~45 tokens at d=128: ~3,600 token rows, past the single-thread threshold (2^17 floats a thread).
+    const docs = Array.from({ length: 80 }, (_, i) =>
+      Array.from({ length: 40 }, (_, j) => words[(i * 7 + j * (i % 5 + 1)) % words.length]).join(' ') + ` document ${i}.`,
+    );
+    const query = 'capital river energy';
+    const state = await rank(page, { query, documents: docs.join('\n'), 'backend-choice': 'cpu' });
+    expect(state.error).toBeNull();
+    expect(state.backendKind).toBe('cpu');
+    expect(state.backend).toMatch(/wasm-simd, [2-9] threads/);
+    const ref = reference(pageEmbedder, query, docs);
+    expect(state.results).toHaveLength(docs.length);
+    for (const r of state.results) expect(Math.abs(r.score - ref.scores[r.index]!)).toBeLessThan(SCORE_TOLERANCE);
+    // Back to the sample corpus, ranked on the CPU, as the tests after this one expect.
+    expectReferenceRanking(
+      await rank(page, { query: SAMPLE_QUERY, documents: SAMPLE_DOCUMENTS.join('\n'), 'backend-choice': 'cpu' }),
+      sampleReference,
+    );
+  });
+
   it('picking a result redraws the alignment for that document', async () => {
     await rank(page, { 'backend-choice': 'webgpu' });
     const third = sampleReference.order[2]!;
