@@ -1,3 +1,4 @@
+import { float32ToFloat16Bits } from './dtype-encode.js';
 import { GpuLimitError, InvalidTokenMatrixError } from './errors.js';
 import type { PackedDocuments } from './packed-documents.js';
 import { BUFFER_COPY_DST, BUFFER_STORAGE, captureGpuErrors, type MaxsimDevice } from './webgpu-device.js';
@@ -177,39 +178,17 @@ export function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
-const f32Scratch = new Float32Array(1);
-const u32Scratch = new Uint32Array(f32Scratch.buffer);
-
 /**
  * float32 → IEEE binary16 bits, rounding to nearest even (as the GPU's own conversion does). Values beyond
- * the f16 range (|x| > 65504) would become infinities, so they throw instead.
+ * the f16 range (|x| > 65504 after rounding) would become infinities, so they throw instead.
  *
  * @example
  * f16Bits(1); // 0x3c00
  */
 export function f16Bits(x: number): number {
-  f32Scratch[0] = x;
-  const bits = u32Scratch[0]!;
-  const sign = (bits >>> 16) & 0x8000;
-  const exp = (bits >>> 23) & 0xff;
-  const mant = bits & 0x7fffff;
-  const e = exp - 112; // rebias 127 → 15
-  if (e >= 0x1f) throw tooLargeForF16(x);
-  if (e <= 0) {
-    if (e < -10) return sign;
-    const full = mant | 0x800000;
-    const shift = 14 - e;
-    let half = full >>> shift;
-    const rem = full & ((1 << shift) - 1);
-    const halfway = 1 << (shift - 1);
-    if (rem > halfway || (rem === halfway && (half & 1) === 1)) half++;
-    return sign | half;
-  }
-  let half = (e << 10) | (mant >>> 13);
-  const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && (half & 1) === 1)) half++;
-  if (half >= 0x7c00) throw tooLargeForF16(x); // rounding carried into the exponent: an infinity
-  return sign | half;
+  const half = float32ToFloat16Bits(x);
+  if ((half & 0x7c00) === 0x7c00) throw tooLargeForF16(x); // an infinity (inputs are finite, so never NaN)
+  return half;
 }
 
 function tooLargeForF16(x: number): InvalidTokenMatrixError {
