@@ -16,6 +16,7 @@ import { availableParallelism, cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { runNumpyReference } from '../dist/bench-numpy.js';
 import { createScorer } from '../dist/node.js';
+import { seededRandom } from '../dist/seeded-random.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -37,17 +38,6 @@ const WORKLOADS = {
   W3: { name: 'W3 ragged-1k', lq: 32, dim: 128, docs: 1000, rows: (random) => 128 + Math.floor(random() * (1536 - 128 + 1)) },
 };
 
-function mulberry32(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function randomUnitRows(random, rows, dim) {
   const data = new Float32Array(rows * dim);
   for (let r = 0; r < rows; r++) {
@@ -65,7 +55,7 @@ function randomUnitRows(random, rows, dim) {
 }
 
 function makeWorkload(spec, seed) {
-  const random = mulberry32(seed);
+  const random = seededRandom(seed);
   const docs = [];
   for (let i = 0; i < spec.docs; i++) {
     const rows = spec.rows(random);

@@ -5,6 +5,7 @@
 // Software adapters (lavapipe, SwiftShader) are said to be software: their numbers mean nothing for GPUs.
 import { createScorer, loadDawnGpu, maxsimReference, topK } from '../dist/node.js';
 import { createMaxsimDevice } from '../dist/webgpu-device.js';
+import { seededRandom } from '../dist/seeded-random.js';
 
 const WORKLOADS = {
   W0: { lq: 32, ld: 180, dim: 128, docs: 100 },
@@ -13,15 +14,6 @@ const WORKLOADS = {
 const wanted = (process.env.WORKLOADS ?? 'W0,W1').split(',');
 const precision = process.env.PRECISION ?? 'f32';
 
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 function matrix(rows, dim, random) {
   const data = new Float32Array(rows * dim);
   for (let r = 0; r < rows; r++) {
@@ -60,7 +52,7 @@ console.log('workload backend   first ms   p50 ms   p95 ms     docs/s   GFLOP/s 
 
 for (const name of wanted) {
   const w = WORKLOADS[name];
-  const random = rng(42);
+  const random = seededRandom(42);
   const docs = Array.from({ length: w.docs }, () => matrix(w.ld, w.dim, random));
   const query = matrix(w.lq, w.dim, random);
   const flop = 2 * w.lq * w.ld * w.dim * w.docs;
@@ -105,7 +97,7 @@ async function roundTrip(bytes) {
 }
 console.log('\nreadback (p50 of 11): copy + mapAsync + copy out');
 for (const n of [1000, 100_000]) {
-  const scores = Float32Array.from({ length: n }, rng(n));
+  const scores = Float32Array.from({ length: n }, seededRandom(n));
   const t = performance.now();
   for (let i = 0; i < 10; i++) topK(scores, 10);
   const topMs = (performance.now() - t) / 10;

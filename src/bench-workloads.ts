@@ -3,6 +3,7 @@
 // it across the DevTools protocol.
 import { InvalidArgumentError } from './errors.js';
 import type { PackedDocuments } from './packed-documents.js';
+import { seededRandom } from './seeded-random.js';
 import type { TokenMatrix } from './token-matrix.js';
 
 /** A workload id, as performance.md names them. */
@@ -79,18 +80,6 @@ function mixSeed(a: number, b: number): number {
   return h >>> 0;
 }
 
-/** mulberry32: small, fast, seedable; plenty for benchmark data. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Fills `rows` L2-normalised rows of uniform [-1, 1) values into `out` from `offset`. */
 function fillUnitRows(random: () => number, out: Float32Array, offset: number, rows: number, dim: number): void {
   for (let r = 0; r < rows; r++) {
@@ -109,7 +98,7 @@ function fillUnitRows(random: () => number, out: Float32Array, offset: number, r
 /** The token count of document `index` (drawn from its own seed, so it does not depend on how many are made). */
 export function documentLength(spec: WorkloadSpec, seed: number, index: number): number {
   if (spec.minLd === spec.maxLd) return spec.minLd;
-  const random = mulberry32(mixSeed(seed, 2 * index));
+  const random = seededRandom(mixSeed(seed, 2 * index));
   return spec.minLd + Math.floor(random() * (spec.maxLd - spec.minLd + 1));
 }
 
@@ -136,14 +125,14 @@ export function generateWorkload(
   const totalRows = rowOffsets[count]!;
   const data = new Float32Array(totalRows * spec.dim);
   for (let i = 0; i < count; i++) {
-    const random = mulberry32(mixSeed(seed, 2 * i + 1));
+    const random = seededRandom(mixSeed(seed, 2 * i + 1));
     fillUnitRows(random, data, rowOffsets[i]! * spec.dim, rowOffsets[i + 1]! - rowOffsets[i]!, spec.dim);
   }
   const querySeed = mixSeed(seed, 0xfffffff0);
   const queries: TokenMatrix[] = [];
   for (let q = 0; q < spec.queries; q++) {
     const qdata = new Float32Array(spec.lq * spec.dim);
-    fillUnitRows(mulberry32(mixSeed(querySeed, q)), qdata, 0, spec.lq, spec.dim);
+    fillUnitRows(seededRandom(mixSeed(querySeed, q)), qdata, 0, spec.lq, spec.dim);
     queries.push({ data: qdata, rows: spec.lq, dim: spec.dim });
   }
   return { spec, seed, packed: { data, rowOffsets, count, dim: spec.dim, totalRows }, queries };

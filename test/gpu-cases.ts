@@ -2,6 +2,7 @@
 // browser tests): shapes that stress the kernel's edges, seeded data, a float64 reference with an error
 // scale, and a comparison that prints a table of actual vs expected around the first bad index.
 import { maxsimReference } from '../src/maxsim-reference.js';
+import { seededRandom } from '../src/seeded-random.js';
 import type { TokenMatrix } from '../src/token-matrix.js';
 
 /** One shape: query row counts, document row counts, width. */
@@ -27,17 +28,7 @@ export const GPU_CASES: readonly GpuCase[] = [
   { name: 'bge-m3 width, d=1024', dim: 1024, queryRows: [7], docRows: [3, 40, 65] },
 ];
 
-/** Deterministic PRNG (mulberry32) so failures reproduce. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom };
 
 /** A random L2-normalised `[rows, dim]` matrix (ColBERT-like: every row a unit vector). */
 export function randomMatrix(rows: number, dim: number, random: () => number): TokenMatrix {

@@ -1,17 +1,8 @@
 // Seeded test data: every random case can be replayed from its seed.
 import { normalizeRows, type TokenMatrix } from '../../src/index.js';
+import { seededRandom } from '../../src/seeded-random.js';
 
-/** mulberry32: a tiny, fast, seedable PRNG with a 2^32 period (plenty for test data). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom };
 
 /** A `[rows, dim]` matrix of uniform values in [-1, 1), L2-normalised per row unless `normalize` is false. */
 export function randomMatrix(rand: () => number, rows: number, dim: number, normalize = true): TokenMatrix {
