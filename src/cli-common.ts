@@ -29,3 +29,16 @@ export function intOption(name: string, value: string, min: number): number {
   }
   return n;
 }
+
+/** Resolves on the first SIGINT (Ctrl-C) or SIGTERM, so a serving command can close its server and exit 0. */
+export function stopSignal(): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const stop = (): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}

@@ -2,7 +2,7 @@
 // embeds them with the built-in hashing embedder) and prints each matrix's shape. Also home of the server
 // options shared with `rerank`.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import type { CliCommand } from './cli-common.js';
+import { intOption, type CliCommand } from './cli-common.js';
 import type { EmbedDtype } from './dtype-encode.js';
 import { InvalidArgumentError } from './errors.js';
 import { createHashEmbedder } from './hash-embedder.js';
@@ -117,15 +117,6 @@ export async function embedWithCliOptions(values: EmbedderValues, texts: readonl
   } finally {
     await client.close();
   }
-}
-
-/** Parses an integer CLI value, at least `min`. */
-export function intOption(name: string, value: string, min: number): number {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isInteger(n) || n < min) {
-    throw new InvalidArgumentError(`${name} is ${JSON.stringify(value)}, expected an integer >= ${min}`);
-  }
-  return n;
 }
 
 const HELP = `Usage: webgpu-maxsim embed [options] [TEXT...]

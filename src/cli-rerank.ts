@@ -3,7 +3,8 @@
 // built-in sample, so a newcomer sees the whole pipeline run without a server or a GPU.
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { EMBEDDER_HELP, EMBEDDER_OPTIONS, embedWithCliOptions, intOption } from './cli-embed.js';
+import { intOption } from './cli-common.js';
+import { EMBEDDER_HELP, EMBEDDER_OPTIONS, embedWithCliOptions } from './cli-embed.js';
 import type { CliCommand } from './cli-common.js';
 import { InvalidArgumentError } from './errors.js';
 import type { Scale } from './maxsim-reference.js';

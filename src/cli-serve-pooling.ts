@@ -1,6 +1,6 @@
 // `webgpu-maxsim serve-pooling`: a local vLLM /pooling stand-in backed by the hashing embedder.
 import { parseArgs } from 'node:util';
-import type { CliCommand } from './cli-common.js';
+import { intOption, stopSignal, type CliCommand } from './cli-common.js';
 import { InvalidArgumentError } from './errors.js';
 import {
   POOLING_SERVER_CONFIG_COMMANDS,
@@ -88,25 +88,9 @@ export const command: CliCommand = {
         `${values['api-key'] === undefined ? '' : ', API key required'}\n` +
         '  vectors: built-in hashing embedder (lexical, not a neural model). Ctrl-C to stop.\n',
     );
-    await new Promise<void>((resolve) => {
-      const stop = (): void => {
-        process.off('SIGINT', stop);
-        process.off('SIGTERM', stop);
-        resolve();
-      };
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
-    });
+    await stopSignal();
     await server.close();
     process.stdout.write('webgpu-maxsim serve-pooling: stopped\n');
     return 0;
   },
 };
-
-function intOption(name: string, value: string, min: number): number {
-  const n = Number(value);
-  if (!/^-?\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min) {
-    throw new InvalidArgumentError(`${name} is ${JSON.stringify(value)}, expected an integer >= ${min}`);
-  }
-  return n;
-}

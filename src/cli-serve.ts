@@ -1,6 +1,6 @@
 // `webgpu-maxsim serve`: the edge rerank service (/rerank, /v1/rerank, /health) over /pooling or the built-in embedder.
 import { parseArgs } from 'node:util';
-import { intOption, type CliCommand } from './cli-common.js';
+import { intOption, stopSignal, type CliCommand } from './cli-common.js';
 import { InvalidArgumentError } from './errors.js';
 import { createHashEmbedder } from './hash-embedder.js';
 import { createScorer } from './node.js';
@@ -117,15 +117,7 @@ export const command: CliCommand = {
         `  embedder: ${poolingUrl === undefined ? `built-in hashing embedder (${cached.model}, lexical)` : `${poolingUrl}/pooling (${cached.model})`}\n` +
         `  scorer:   ${scorer.info.summary}${apiKey ? '\n  api key:  required' : ''}\n`,
     );
-    await new Promise<void>((resolve) => {
-      const stop = (): void => {
-        process.off('SIGINT', stop);
-        process.off('SIGTERM', stop);
-        resolve();
-      };
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
-    });
+    await stopSignal();
     await server.close();
     scorer.destroy();
     return 0;
