@@ -4,7 +4,6 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { intOption, type CliCommand } from './cli-common.js';
 import type { EmbedDtype } from './dtype-encode.js';
-import { InvalidArgumentError } from './errors.js';
 import { createHashEmbedder } from './hash-embedder.js';
 import { createNodePoolingClient } from './node-pooling.js';
 import type { PoolingEncoding, PoolingUsage } from './pooling-client.js';
