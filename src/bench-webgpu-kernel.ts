@@ -12,14 +12,12 @@ import {
   BUFFER_COPY_DST,
   BUFFER_COPY_SRC,
   BUFFER_MAP_READ,
-  BUFFER_STORAGE,
-  BUFFER_UNIFORM,
   MAP_MODE_READ,
   captureGpuErrors,
   type MaxsimDevice,
 } from './webgpu-device.js';
-import { getMaxsimPipeline, MAXSIM_PARAMS_BYTES } from './webgpu-pipelines.js';
-import { dispatchGrid } from './webgpu-scorer.js';
+import { getMaxsimPipeline } from './webgpu-pipelines.js';
+import { prepareMaxsimDispatch } from './webgpu-scorer.js';
 
 const BUFFER_QUERY_RESOLVE = 0x200;
 
@@ -62,27 +60,16 @@ export async function prepareKernelTimer(
   const dim = corpus.dim;
   const nq = queries.length;
   const maxBinding = Math.min(md.limits.maxStorageBufferBindingSize, md.limits.maxBufferSize);
-  const queryOffsets = new Uint32Array(nq + 1);
-  for (let i = 0; i < nq; i++) queryOffsets[i + 1] = queryOffsets[i]! + queries[i]!.rows;
-  const queryData = new Float32Array(Math.max(1, queryOffsets[nq]! * dim));
-  for (let i = 0; i < nq; i++) queryData.set(queries[i]!.data, queryOffsets[i]! * dim);
+  const queryBytes = queries.reduce((bytes, q) => bytes + q.rows * dim * 4, 0);
   const scoresBytes = Math.max(4, nq * n * 4);
-  if (scoresBytes > maxBinding || queryData.byteLength > maxBinding) {
+  if (scoresBytes > maxBinding || queryBytes > maxBinding) {
     throw new GpuLimitError(
       `kernel-only timing scores all ${nq} queries in one pass, and ${nq} × ${n} scores or the query rows exceed ` +
         `the ${maxBinding}-byte binding limit; time fewer queries or documents`,
     );
   }
   const pipeline = await getMaxsimPipeline(md, corpus.storage);
-  const align = md.limits.minUniformBufferOffsetAlignment;
-  const stride = Math.ceil(MAXSIM_PARAMS_BYTES / align) * align;
-  const params = new Uint32Array((Math.max(1, corpus.chunks.length) * stride) / 4);
   const maxPerDimension = md.limits.maxComputeWorkgroupsPerDimension;
-  const grids = corpus.chunks.map((chunk, c) => {
-    const grid = dispatchGrid(chunk.docCount * nq, maxPerDimension);
-    params.set([dim, chunk.docCount, nq, grid.x, chunk.firstDoc, n, corpus.rowWords, 0], (c * stride) / 4);
-    return grid;
-  });
   const timestamps = md.features.timestampQuery;
   const owned: GPUBuffer[] = [];
   let querySet: GPUQuerySet | undefined;
@@ -93,28 +80,8 @@ export async function prepareKernelTimer(
       owned.push(b);
       return b;
     };
-    const queryBuf = buffer('bench queries', queryData.byteLength, BUFFER_STORAGE | BUFFER_COPY_DST);
-    const queryOffBuf = buffer('bench query offsets', queryOffsets.byteLength, BUFFER_STORAGE | BUFFER_COPY_DST);
-    const paramBuf = buffer('bench params', params.byteLength, BUFFER_UNIFORM | BUFFER_COPY_DST);
-    const scores = buffer('bench scores', scoresBytes, BUFFER_STORAGE | BUFFER_COPY_SRC);
+    const { scores, bindGroups, grids } = prepareMaxsimDispatch(md, pipeline, corpus, queries, maxPerDimension, buffer, 'bench');
     const readback = buffer('bench scores readback', scoresBytes, BUFFER_MAP_READ | BUFFER_COPY_DST);
-    device.queue.writeBuffer(queryBuf, 0, queryData);
-    device.queue.writeBuffer(queryOffBuf, 0, queryOffsets);
-    device.queue.writeBuffer(paramBuf, 0, params);
-    const bindGroups = corpus.chunks.map((chunk, c) =>
-      device.createBindGroup({
-        label: `bench chunk ${c}`,
-        layout: pipeline.getBindGroupLayout(0),
-        entries: [
-          { binding: 0, resource: { buffer: paramBuf, offset: c * stride, size: MAXSIM_PARAMS_BYTES } },
-          { binding: 1, resource: { buffer: chunk.docs } },
-          { binding: 2, resource: { buffer: chunk.offsets } },
-          { binding: 3, resource: { buffer: queryBuf } },
-          { binding: 4, resource: { buffer: queryOffBuf } },
-          { binding: 5, resource: { buffer: scores } },
-        ],
-      }),
-    );
     let resolve: GPUBuffer | undefined;
     let stamps: GPUBuffer | undefined;
     if (timestamps) {
@@ -122,7 +89,7 @@ export async function prepareKernelTimer(
       resolve = buffer('bench timestamps resolve', 16, BUFFER_QUERY_RESOLVE | BUFFER_COPY_SRC);
       stamps = buffer('bench timestamps readback', 16, BUFFER_MAP_READ | BUFFER_COPY_DST);
     }
-    return { scores, readback, bindGroups, resolve, stamps };
+    return { scores, readback, bindGroups, grids, resolve, stamps };
   });
 
   const encode = (readScores: boolean): GPUCommandBuffer => {
@@ -136,7 +103,7 @@ export async function prepareKernelTimer(
     pass.setPipeline(pipeline);
     prepared.bindGroups.forEach((group, c) => {
       pass.setBindGroup(0, group);
-      pass.dispatchWorkgroups(grids[c]!.x, grids[c]!.y);
+      pass.dispatchWorkgroups(prepared.grids[c]!.x, prepared.grids[c]!.y);
     });
     pass.end();
     if (querySet !== undefined) {

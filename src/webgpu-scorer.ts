@@ -238,22 +238,7 @@ async function scoreBatch(
 ): Promise<void> {
   const { device } = md;
   const n = corpus.count;
-  const dim = corpus.dim;
   const nq = batch.length;
-  const queryOffsets = new Uint32Array(nq + 1);
-  for (let i = 0; i < nq; i++) queryOffsets[i + 1] = queryOffsets[i]! + batch[i]!.rows;
-  const queryData = new Float32Array(Math.max(1, queryOffsets[nq]! * dim));
-  for (let i = 0; i < nq; i++) queryData.set(batch[i]!.data, queryOffsets[i]! * dim);
-
-  const stride = Math.ceil(MAXSIM_PARAMS_BYTES / md.limits.minUniformBufferOffsetAlignment) *
-    md.limits.minUniformBufferOffsetAlignment;
-  const params = new Uint32Array((corpus.chunks.length * stride) / 4);
-  const grids = corpus.chunks.map((chunk, c) => {
-    const grid = dispatchGrid(chunk.docCount * nq, maxPerDimension);
-    params.set([dim, chunk.docCount, nq, grid.x, chunk.firstDoc, n, corpus.rowWords, 0], (c * stride) / 4);
-    return grid;
-  });
-  const scoresBytes = nq * n * 4;
   const temporaries: GPUBuffer[] = [];
   const buffer = (label: string, size: number, usage: number): GPUBuffer => {
     const b = device.createBuffer({ label, size, usage });
@@ -262,32 +247,15 @@ async function scoreBatch(
   };
   try {
     const { staging, mapped } = await captureGpuErrors(md, `scoring ${nq} queries against ${n} documents`, () => {
-      const queryBuf = buffer('maxsim queries', queryData.byteLength, BUFFER_STORAGE | BUFFER_COPY_DST);
-      const queryOffBuf = buffer('maxsim query offsets', queryOffsets.byteLength, BUFFER_STORAGE | BUFFER_COPY_DST);
-      const paramBuf = buffer('maxsim params', params.byteLength, BUFFER_UNIFORM | BUFFER_COPY_DST);
-      const scores = buffer('maxsim scores', scoresBytes, BUFFER_STORAGE | BUFFER_COPY_SRC);
+      const dispatch = prepareMaxsimDispatch(md, pipeline, corpus, batch, maxPerDimension, buffer, 'maxsim');
+      const { scores, scoresBytes } = dispatch;
       const staging = buffer('maxsim scores readback', scoresBytes, BUFFER_MAP_READ | BUFFER_COPY_DST);
-      device.queue.writeBuffer(queryBuf, 0, queryData);
-      device.queue.writeBuffer(queryOffBuf, 0, queryOffsets);
-      device.queue.writeBuffer(paramBuf, 0, params);
       const encoder = device.createCommandEncoder({ label: 'maxsim' });
       const pass = encoder.beginComputePass({ label: 'maxsim' });
       pass.setPipeline(pipeline);
-      corpus.chunks.forEach((chunk, c) => {
-        const bindGroup = device.createBindGroup({
-          label: `maxsim chunk ${c}`,
-          layout: pipeline.getBindGroupLayout(0),
-          entries: [
-            { binding: 0, resource: { buffer: paramBuf, offset: c * stride, size: MAXSIM_PARAMS_BYTES } },
-            { binding: 1, resource: { buffer: chunk.docs } },
-            { binding: 2, resource: { buffer: chunk.offsets } },
-            { binding: 3, resource: { buffer: queryBuf } },
-            { binding: 4, resource: { buffer: queryOffBuf } },
-            { binding: 5, resource: { buffer: scores } },
-          ],
-        });
-        pass.setBindGroup(0, bindGroup);
-        pass.dispatchWorkgroups(grids[c]!.x, grids[c]!.y);
+      dispatch.bindGroups.forEach((group, c) => {
+        pass.setBindGroup(0, group);
+        pass.dispatchWorkgroups(dispatch.grids[c]!.x, dispatch.grids[c]!.y);
       });
       pass.end();
       encoder.copyBufferToBuffer(scores, 0, staging, 0, scoresBytes);
@@ -311,4 +279,70 @@ async function scoreBatch(
   } finally {
     for (const b of temporaries) b.destroy();
   }
+}
+
+/** The buffers and bind groups of one MaxSim dispatch over every chunk of a resident corpus. */
+export interface MaxsimDispatch {
+  /** `queries.length × corpus.count` raw scores, query-major. */
+  readonly scores: GPUBuffer;
+  readonly scoresBytes: number;
+  /** One bind group per corpus chunk, dispatched with the matching `grids` entry. */
+  readonly bindGroups: GPUBindGroup[];
+  readonly grids: { x: number; y: number }[];
+}
+
+/**
+ * Packs `queries` back to back, writes them, their row offsets and one `Params` block per chunk (at the
+ * device's uniform offset alignment), creates the scores buffer and the per-chunk bind groups. Buffers come
+ * from `buffer`, so the caller owns their lifetime. Shared by scoring and the kernel-only benchmark, so both
+ * time and run exactly the same dispatch.
+ */
+export function prepareMaxsimDispatch(
+  md: MaxsimDevice,
+  pipeline: GPUComputePipeline,
+  corpus: GpuCorpus,
+  queries: readonly TokenMatrix[],
+  maxPerDimension: number,
+  buffer: (label: string, size: number, usage: number) => GPUBuffer,
+  label: string,
+): MaxsimDispatch {
+  const { device } = md;
+  const n = corpus.count;
+  const dim = corpus.dim;
+  const nq = queries.length;
+  const queryOffsets = new Uint32Array(nq + 1);
+  for (let i = 0; i < nq; i++) queryOffsets[i + 1] = queryOffsets[i]! + queries[i]!.rows;
+  const queryData = new Float32Array(Math.max(1, queryOffsets[nq]! * dim));
+  for (let i = 0; i < nq; i++) queryData.set(queries[i]!.data, queryOffsets[i]! * dim);
+  const align = md.limits.minUniformBufferOffsetAlignment;
+  const stride = Math.ceil(MAXSIM_PARAMS_BYTES / align) * align;
+  const params = new Uint32Array((Math.max(1, corpus.chunks.length) * stride) / 4);
+  const grids = corpus.chunks.map((chunk, c) => {
+    const grid = dispatchGrid(chunk.docCount * nq, maxPerDimension);
+    params.set([dim, chunk.docCount, nq, grid.x, chunk.firstDoc, n, corpus.rowWords, 0], (c * stride) / 4);
+    return grid;
+  });
+  const scoresBytes = Math.max(4, nq * n * 4);
+  const queryBuf = buffer(`${label} queries`, queryData.byteLength, BUFFER_STORAGE | BUFFER_COPY_DST);
+  const queryOffBuf = buffer(`${label} query offsets`, queryOffsets.byteLength, BUFFER_STORAGE | BUFFER_COPY_DST);
+  const paramBuf = buffer(`${label} params`, params.byteLength, BUFFER_UNIFORM | BUFFER_COPY_DST);
+  const scores = buffer(`${label} scores`, scoresBytes, BUFFER_STORAGE | BUFFER_COPY_SRC);
+  device.queue.writeBuffer(queryBuf, 0, queryData);
+  device.queue.writeBuffer(queryOffBuf, 0, queryOffsets);
+  device.queue.writeBuffer(paramBuf, 0, params);
+  const bindGroups = corpus.chunks.map((chunk, c) =>
+    device.createBindGroup({
+      label: `${label} chunk ${c}`,
+      layout: pipeline.getBindGroupLayout(0),
+      entries: [
+        { binding: 0, resource: { buffer: paramBuf, offset: c * stride, size: MAXSIM_PARAMS_BYTES } },
+        { binding: 1, resource: { buffer: chunk.docs } },
+        { binding: 2, resource: { buffer: chunk.offsets } },
+        { binding: 3, resource: { buffer: queryBuf } },
+        { binding: 4, resource: { buffer: queryOffBuf } },
+        { binding: 5, resource: { buffer: scores } },
+      ],
+    }),
+  );
+  return { scores, scoresBytes, bindGroups, grids };
 }
