@@ -197,9 +197,14 @@ export function createScorerFromEngine<C>(engine: ScoringEngine<C>, scale: Scale
     }
   };
 
-  Object.assign(self, {
-    backend: engine.backend,
-    info: engine.info,
+  const api = {
+    // Getters: a backend may change what it runs on (WebGPU falling back to the CPU after a device loss).
+    get backend() {
+      return engine.backend;
+    },
+    get info() {
+      return engine.info;
+    },
     scale,
     upload: async (docs: readonly TokenMatrix[]) => {
       alive();
@@ -221,6 +226,7 @@ export function createScorerFromEngine<C>(engine: ScoringEngine<C>, scale: Scale
       for (const handle of [...live]) handle.destroy();
       engine.destroy();
     },
-  } satisfies Scorer);
+  } satisfies Scorer;
+  Object.defineProperties(self, Object.getOwnPropertyDescriptors(api));
   return self;
 }

@@ -115,8 +115,12 @@ export async function createWebGpuEngine(
   let destroyed = false;
   let cpu: HostScorer | undefined;
   const adapterName = describeAdapter(md.adapter);
+  // After a device loss with the CPU fallback, the scorer reports what it now runs on.
+  const current = (): 'webgpu' | 'cpu' => (md.lostError !== undefined && fallback === 'cpu' ? 'cpu' : 'webgpu');
   const info: ScorerInfo = {
-    backend: 'webgpu',
+    get backend() {
+      return current();
+    },
     get summary() {
       const base = `webgpu: ${adapterName}, ${storage} document storage`;
       return md.lostError !== undefined && fallback === 'cpu' ? `${base} (device lost; scoring on the CPU)` : base;
@@ -140,7 +144,9 @@ export async function createWebGpuEngine(
   };
 
   return {
-    backend: 'webgpu',
+    get backend() {
+      return current();
+    },
     info,
     upload: async (packed) => {
       if (destroyed) throw new DestroyedError('Scorer');

@@ -205,8 +205,11 @@ describe(`WebGPU scorer on ${icdName}: limits, properties, faults`, () => {
     const { queries, docs } = caseData(GPU_CASES[5]!);
     const corpus = await scorer.upload(docs);
     const before = await scorer.score(queries, corpus);
+    expect(scorer.backend).toBe('webgpu');
     device.destroy();
     await vi.waitFor(() => expect(scorer.info.summary).toMatch(/device lost; scoring on the CPU/), { timeout: 5000 });
+    expect(scorer.backend).toBe('cpu');
+    expect(scorer.info.backend).toBe('cpu');
     const after = await scorer.score(queries, corpus);
     expectClose(after, queries, docs, F32_RELATIVE);
     expectClose(before, queries, docs, F32_RELATIVE);
