@@ -12,6 +12,7 @@ import os from 'node:os';
 import { encodeEmbedDtype } from '../dist/dtype-encode.js';
 import { nodeBase64Decoder } from '../dist/node-pooling.js';
 import { decodeBase64Matrix, decodeBytesBody, decodeFloatMatrix, parseBytesMetadata } from '../dist/pooling-decode.js';
+import { seededRandom } from '../dist/seeded-random.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -33,19 +34,9 @@ const BATCH = Number(args.batch);
 const FLOAT_DOCS = Math.min(DOCS, Number(args['float-docs']));
 const RUNS = Number(args.runs);
 
-function seeded(seed) {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 2 ** 32;
-  };
-}
-
 /** One L2-normalised [TOKENS, DIM] float32 matrix per document. */
 function makeCorpus(count) {
-  const rand = seeded(42);
+  const rand = seededRandom(42);
   const docs = [];
   for (let d = 0; d < count; d++) {
     const data = new Float32Array(TOKENS * DIM);

@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 
@@ -26,17 +26,9 @@ export async function serveHandler(
   const server = createServer((req, res) => {
     void respond(handler, req, res, host);
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
-  const shownHost = host.includes(':') ? `[${host}]` : host;
+  const { url, port } = await listen(server, options.port ?? 0, host);
   return {
-    url: `http://${shownHost}:${port}`,
+    url,
     port,
     close: () =>
       new Promise<void>((resolve, reject) => {
@@ -87,4 +79,20 @@ async function respond(
       res.destroy();
     }
   }
+}
+
+/**
+ * Starts `server` listening on `host:port` (port 0 picks a free one); resolves with the bound port and a base URL
+ * (IPv6 hosts bracketed), or rejects with the listen error (e.g. EADDRINUSE).
+ */
+export async function listen(server: Server, port: number, host: string): Promise<{ url: string; port: number }> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const bound = (server.address() as AddressInfo).port;
+  return { url: `http://${host.includes(':') ? `[${host}]` : host}:${bound}`, port: bound };
 }

@@ -5,7 +5,6 @@
 // the test server for the client and a way to run the pipeline without a GPU. Node only (node:http).
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { encodeEmbedDtype, type ByteOrder, type EmbedDtype } from './dtype-encode.js';
 import { InvalidArgumentError } from './errors.js';
 import {
@@ -17,6 +16,7 @@ import {
   type HashEmbedder,
   type HashEncoding,
 } from './hash-embedder.js';
+import { listen } from './node-serve.js';
 
 /**
  * Which vLLM release the server imitates (spec §0):
@@ -237,18 +237,10 @@ export async function startPoolingServer(options: PoolingServerOptions = {}): Pr
       }
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
+  const { url, port } = await listen(server, options.port ?? 0, host);
   let closing: Promise<void> | undefined;
-  const urlHost = host.includes(':') ? `[${host}]` : host;
   return {
-    url: `http://${urlHost}:${port}`,
+    url,
     host,
     port,
     model,

@@ -13,6 +13,7 @@ import {
   splitBytesOnlyBody,
   type Endianness,
 } from '../src/pooling-decode.js';
+import { seededRandom } from '../src/seeded-random.js';
 
 // Relative rounding of each dtype (half an ulp at 1.0), per spec §7 case 16.
 const REL_TOL: Record<EmbedDtype, number> = {
@@ -23,19 +24,9 @@ const REL_TOL: Record<EmbedDtype, number> = {
   fp8_e5m2: 2 ** -3,
 };
 
-function seeded(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 2 ** 32;
-  };
-}
-
 /** Unit-norm-ish values like token embeddings: mostly in ±0.2, a few larger. */
 function sampleValues(n: number, seed = 7): Float32Array {
-  const rand = seeded(seed);
+  const rand = seededRandom(seed);
   const out = new Float32Array(n);
   for (let i = 0; i < n; i++) out[i] = (rand() - 0.5) * (i % 17 === 0 ? 3 : 0.4);
   return out;
@@ -47,7 +38,7 @@ function bytesFromHex(hex: string): Uint8Array {
 
 describe('base64', () => {
   it('matches Node for every length 0..200 and random bytes', () => {
-    const rand = seeded(3);
+    const rand = seededRandom(3);
     for (let len = 0; len <= 200; len++) {
       const bytes = new Uint8Array(len);
       for (let i = 0; i < len; i++) bytes[i] = Math.floor(rand() * 256);
@@ -58,7 +49,7 @@ describe('base64', () => {
   });
 
   it('decodes long text (the 16-character block path) and finds a bad character deep inside it', () => {
-    const rand = seeded(11);
+    const rand = seededRandom(11);
     const bytes = new Uint8Array(30_001).map(() => Math.floor(rand() * 256));
     const text = Buffer.from(bytes).toString('base64');
     expect(decodeBase64Portable(text)).toEqual(bytes);
