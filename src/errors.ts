@@ -113,7 +113,7 @@ export class PoolingHttpError extends MaxsimError {
   readonly serverType: string | undefined;
   readonly param: string | undefined;
   readonly requestId: string | undefined;
-  /** True for 408, 409, 429 and 5xx except 501 (not implemented) and 505: the client retries these. */
+  /** True for 408, 409, 429 and 5xx except 501 (the server lacks the feature) and 505: the client retries these. */
   readonly retryable: boolean;
 
   constructor(init: PoolingHttpErrorInit) {
