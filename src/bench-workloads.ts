@@ -3,7 +3,7 @@
 // it across the DevTools protocol.
 import { InvalidArgumentError } from './errors.js';
 import type { PackedDocuments } from './packed-documents.js';
-import { seededRandom } from './seeded-random.js';
+import { fmix32, seededRandom } from './seeded-random.js';
 import type { TokenMatrix } from './token-matrix.js';
 
 /** A workload id, as performance.md names them. */
@@ -71,13 +71,7 @@ export interface WorkloadData {
 
 /** A 32-bit mix of two integers (murmur3's finaliser over a combination): seeds for per-item generators. */
 function mixSeed(a: number, b: number): number {
-  let h = (Math.imul(a >>> 0, 0x9e3779b1) ^ Math.imul((b >>> 0) + 0x7f4a7c15, 0x85ebca6b)) >>> 0;
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  return fmix32((Math.imul(a >>> 0, 0x9e3779b1) ^ Math.imul((b >>> 0) + 0x7f4a7c15, 0x85ebca6b)) >>> 0);
 }
 
 /** Fills `rows` L2-normalised rows of uniform [-1, 1) values into `out` from `offset`. */

@@ -3,6 +3,7 @@
 // neighbours. That is enough to make late-interaction (MaxSim) scores reward word overlap, which is what tests,
 // demos and a stand-in /pooling server need, with no weights to download and bit-identical output everywhere.
 import { InvalidArgumentError } from './errors.js';
+import { fmix32 } from './seeded-random.js';
 import type { TokenMatrix } from './token-matrix.js';
 
 /** Token id of `<s>` (BOS/CLS), as in XLM-RoBERTa / BGE-M3. */
@@ -293,13 +294,4 @@ function fnv1a(s: string): number {
 
 function mix(a: number, b: number): number {
   return fmix32((Math.imul(a, 0x9e3779b1) ^ (b + 0x7f4a7c15 + (a << 6) + (a >>> 2))) >>> 0);
-}
-
-function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
 }

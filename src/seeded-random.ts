@@ -16,3 +16,19 @@ export function seededRandom(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/**
+ * murmur3's 32-bit finaliser: avalanches every input bit into every output bit. Turns structured integers
+ * (hash accumulators, seed combinations) into well-spread seeds and hash values. Unsigned 32-bit.
+ *
+ * @example
+ * fmix32(1) !== fmix32(2); // and the two differ in about half their bits
+ */
+export function fmix32(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
