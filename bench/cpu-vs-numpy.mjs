@@ -14,9 +14,9 @@
 // dodge old OpenBLAS bugs, and they slow numpy down. The OpenBLAS core numpy picked is printed.
 import { availableParallelism, cpus } from 'node:os';
 import { parseArgs } from 'node:util';
-import { runNumpyReference } from '../dist/bench-numpy.js';
+import { runNumpyReference } from '../dist/bench/numpy.js';
 import { createScorer } from '../dist/node.js';
-import { seededRandom } from '../dist/seeded-random.js';
+import { seededRandom } from '../dist/core/seeded-random.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -65,7 +65,7 @@ function makeWorkload(spec, seed) {
   return { docs, query };
 }
 
-// numpy's side is the benchmark harness's numpy reference (src/bench-numpy.ts): the same GEMM + reduceat + sum,
+// numpy's side is the benchmark harness's numpy reference (src/bench/numpy.ts): the same GEMM + reduceat + sum,
 // the data over stdin, OPENBLAS_CORETYPE/L2_SIZE removed from its environment, the OpenBLAS core reported.
 async function runNumpy(packed, query, runs, spec) {
   const all = Array.from({ length: packed.count }, (_, i) => i);

@@ -9,10 +9,10 @@
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import os from 'node:os';
-import { encodeEmbedDtype } from '../dist/dtype-encode.js';
-import { nodeBase64Decoder } from '../dist/node-pooling.js';
-import { decodeBase64Matrix, decodeBytesBody, decodeFloatMatrix, parseBytesMetadata } from '../dist/pooling-decode.js';
-import { seededRandom } from '../dist/seeded-random.js';
+import { encodeEmbedDtype } from '../dist/pooling/encode.js';
+import { nodeBase64Decoder } from '../dist/node/pooling-client.js';
+import { decodeBase64Matrix, decodeBytesBody, decodeFloatMatrix, parseBytesMetadata } from '../dist/pooling/decode.js';
+import { seededRandom } from '../dist/core/seeded-random.js';
 
 const { values: args } = parseArgs({
   options: {

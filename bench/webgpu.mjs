@@ -4,8 +4,8 @@
 // measurement behind "top-k on the CPU". Usage: npm run bench:webgpu  (RUNS=n, PRECISION=f16, WORKLOADS=W0,W1)
 // Software adapters (lavapipe, SwiftShader) are said to be software: their numbers mean nothing for GPUs.
 import { createScorer, loadDawnGpu, maxsimReference, topK } from '../dist/node.js';
-import { createMaxsimDevice } from '../dist/webgpu-device.js';
-import { seededRandom } from '../dist/seeded-random.js';
+import { createMaxsimDevice } from '../dist/webgpu/device.js';
+import { seededRandom } from '../dist/core/seeded-random.js';
 
 const WORKLOADS = {
   W0: { lq: 32, ld: 180, dim: 128, docs: 100 },

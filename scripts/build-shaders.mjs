@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Turns shaders/*.wgsl into src/shaders.generated.ts (one exported string per file), so the universal core can
+// Turns shaders/*.wgsl into src/webgpu/shaders.generated.ts (one exported string per file), so the universal core can
 // import its WGSL without a bundler plugin or a file read. `--check` exits 1 when the generated file is stale.
 import { readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const shaderDir = join(root, 'shaders');
-const target = join(root, 'src', 'shaders.generated.ts');
+const target = join(root, 'src', 'webgpu', 'shaders.generated.ts');
 
 /** `docs-f16-packed.wgsl` → `DOCS_F16_PACKED_WGSL`. */
 const exportName = (file) => `${file.replace(/\.wgsl$/, '').replace(/[^A-Za-z0-9]+/g, '_').toUpperCase()}_WGSL`;
@@ -30,7 +30,7 @@ const fresh = generate();
 if (process.argv.includes('--check')) {
   const current = existsSync(target) ? readFileSync(target, 'utf8') : '';
   if (current !== fresh) {
-    console.error('src/shaders.generated.ts is out of date with shaders/*.wgsl: run `npm run build:shaders`.');
+    console.error('src/webgpu/shaders.generated.ts is out of date with shaders/*.wgsl: run `npm run build:shaders`.');
     process.exit(1);
   }
 } else {

@@ -1,15 +1,15 @@
 // Assembles wasm/maxsim.wat (hand-written WAT) with wabt into
 //   dist/maxsim.wasm              the module users import where compiling from bytes is refused
 //                                 (Cloudflare Workers: `import mod from 'webgpu-maxsim/maxsim.wasm'`), and
-//   src/maxsim-wasm-bytes.ts      the same bytes as base64, so the universal core needs no fetch or fs.
-// `--check` writes nothing and exits 1 when the committed src/maxsim-wasm-bytes.ts is stale.
+//   src/cpu/maxsim-wasm-bytes.ts      the same bytes as base64, so the universal core needs no fetch or fs.
+// `--check` writes nothing and exits 1 when the committed src/cpu/maxsim-wasm-bytes.ts is stale.
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import initWabt from 'wabt';
 
 const root = new URL('../', import.meta.url);
 const sourcePath = new URL('wasm/maxsim.wat', root);
-const generatedPath = new URL('src/maxsim-wasm-bytes.ts', root);
+const generatedPath = new URL('src/cpu/maxsim-wasm-bytes.ts', root);
 const wasmPath = new URL('dist/maxsim.wasm', root);
 
 /** Assembles the kernel; returns the module bytes and the TypeScript module that embeds them. */
@@ -41,14 +41,14 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   if (process.argv.includes('--check')) {
     const committed = await readFile(generatedPath, 'utf8').catch(() => '');
     if (committed !== ts) {
-      console.error('src/maxsim-wasm-bytes.ts is stale: run `npm run build:wasm` and commit it.');
+      console.error('src/cpu/maxsim-wasm-bytes.ts is stale: run `npm run build:wasm` and commit it.');
       process.exit(1);
     }
-    console.log('src/maxsim-wasm-bytes.ts is up to date with wasm/maxsim.wat');
+    console.log('src/cpu/maxsim-wasm-bytes.ts is up to date with wasm/maxsim.wat');
   } else {
     await writeFile(generatedPath, ts);
     await mkdir(new URL('dist/', root), { recursive: true });
     await writeFile(wasmPath, bytes);
-    console.log(`maxsim.wasm: ${bytes.length} bytes -> dist/maxsim.wasm, src/maxsim-wasm-bytes.ts`);
+    console.log(`maxsim.wasm: ${bytes.length} bytes -> dist/maxsim.wasm, src/cpu/maxsim-wasm-bytes.ts`);
   }
 }

@@ -2,7 +2,7 @@
 // The CLI: a thin layer over the public API. Each command lives in its own cli-*.ts module, loaded only when
 // it runs, so `--help` stays instant and a command's dependencies (Dawn, undici, puppeteer) load on demand.
 import { readFileSync } from 'node:fs';
-import { reportError, type CliCommand } from './cli-common.js';
+import { reportError, type CliCommand } from './cli/common.js';
 
 const commands = new Map<string, { summary: string; load: () => Promise<{ command: CliCommand }> }>();
 
@@ -53,21 +53,21 @@ async function main(argv: string[]): Promise<number> {
 
 // Commands, in the order `--help` lists them (each module exports `command`):
 register('embed', 'embed texts via vLLM /pooling (or --local) and print each multi-vector shape', () =>
-  import('./cli-embed.js'),
+  import('./cli/embed.js'),
 );
 register('rerank', 'rank documents for a query with MaxSim (vLLM /pooling or --local embeddings)', () =>
-  import('./cli-rerank.js'),
+  import('./cli/rerank.js'),
 );
 register('serve-pooling', 'serve a local vLLM /pooling stand-in (hashing embedder, no GPU)', () =>
-  import('./cli-serve-pooling.js'),
+  import('./cli/serve-pooling.js'),
 );
 
 register('serve', 'serve POST /rerank (vLLM/Jina/Cohere shape) over /pooling or the built-in embedder', () =>
-  import('./cli-serve.js'),
+  import('./cli/serve.js'),
 );
 
 register('bench', 'benchmark workloads W0–W5 on every backend beside numpy (JSON, Markdown, SVG chart)', () =>
-  import('./cli-bench.js'),
+  import('./cli/bench.js'),
 );
 
 main(process.argv.slice(2)).then(

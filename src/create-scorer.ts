@@ -1,9 +1,9 @@
-import { createCpuEngine, type CpuOptions } from './cpu-scorer.js';
-import { BackendUnavailableError, InvalidArgumentError } from './errors.js';
-import { checkScale, type Scale } from './maxsim-reference.js';
-import { createScorerFromEngine, type BackendChoice, type Scorer } from './scorer.js';
-import { adoptMaxsimDevice, createMaxsimDevice, describeAdapter, type MaxsimDevice } from './webgpu-device.js';
-import { createWebGpuEngine, type CpuEngineOptions } from './webgpu-scorer.js';
+import { createCpuEngine, type CpuOptions } from './cpu/engine.js';
+import { BackendUnavailableError, InvalidArgumentError } from './core/errors.js';
+import { checkScale, type Scale } from './core/reference.js';
+import { createScorerFromEngine, type BackendChoice, type Scorer } from './core/scorer.js';
+import { adoptMaxsimDevice, createMaxsimDevice, describeAdapter, type MaxsimDevice } from './webgpu/device.js';
+import { createWebGpuEngine, type CpuEngineOptions } from './webgpu/engine.js';
 
 /** Options for {@link createScorer}. */
 export interface ScorerOptions {

@@ -2,8 +2,8 @@
 export * from './index.js';
 // Explicit exports shadow the core's star-exported names: the Node createScorer supplies Dawn (node-webgpu.ts)
 // and worker_threads for the CPU backend (node-cpu-workers.ts).
-export { loadDawnGpu } from './node-webgpu.js';
-export { createScorer, nodeCpuOptions, nodeCpuWorkerFactory } from './node-cpu-workers.js';
+export { loadDawnGpu } from './node/dawn.js';
+export { createScorer, nodeCpuOptions, nodeCpuWorkerFactory } from './node/cpu-workers.js';
 export {
   startPoolingServer,
   POOLING_SERVER_CONFIG_COMMANDS,
@@ -14,12 +14,12 @@ export {
   type PoolingServerOptions,
   type PoolingServerRequest,
   type PoolingTaskName,
-} from './pooling-server.js';
-export { serveHandler, type RunningServer } from './node-serve.js';
+} from './testing/pooling-server.js';
+export { serveHandler, type RunningServer } from './node/serve.js';
 export {
   createNodePoolingClient,
   nodeBase64Decoder,
   NodePoolingClient,
   NODE_POOLING_MAX_HEADER_SIZE,
   type NodePoolingClientOptions,
-} from './node-pooling.js';
+} from './node/pooling-client.js';

@@ -1,12 +1,12 @@
 // The CPU backend's WASM SIMD kernel and worker threads: the shared shape grid and strict relative error
 // against the float64 reference, bit-identical scores across thread counts, batching and permutation
 // properties, the TypeScript fallback, a precompiled module, memory limits, and that workers never keep a
-// process alive. Worker threads run dist/node-cpu-worker.js: `npm test` builds first.
+// process alive. Worker threads run dist/node/cpu-worker.js: `npm test` builds first.
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCpuEngine, splitByTokens } from '../src/cpu-scorer.js';
-import { createWasmCorpusSlice, compileMaxsimWasm, wasmSimdSupported } from '../src/cpu-wasm-kernel.js';
+import { createCpuEngine, splitByTokens } from '../src/cpu/engine.js';
+import { createWasmCorpusSlice, compileMaxsimWasm, wasmSimdSupported } from '../src/cpu/wasm-kernel.js';
 import {
   createScorer,
   maxsimReference,
@@ -76,8 +76,8 @@ describe('cpu wasm kernel', () => {
 
   it('the committed embedded module is what wasm/maxsim.wat assembles to', async () => {
     const { ts } = (await assembleMaxsim()) as { ts: string };
-    const committed = await readFile(new URL('src/maxsim-wasm-bytes.ts', root), 'utf8');
-    expect(committed === ts, 'src/maxsim-wasm-bytes.ts is stale: run `npm run build:wasm`').toBe(true);
+    const committed = await readFile(new URL('src/cpu/maxsim-wasm-bytes.ts', root), 'utf8');
+    expect(committed === ts, 'src/cpu/maxsim-wasm-bytes.ts is stale: run `npm run build:wasm`').toBe(true);
   });
 
   it('runs WASM SIMD here and says so', () => {

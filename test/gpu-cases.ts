@@ -1,9 +1,9 @@
 // The case grid shared by every GPU test tier (Node on lavapipe/SwiftShader here, headless Chromium in the
 // browser tests): shapes that stress the kernel's edges, seeded data, a float64 reference with an error
 // scale, and a comparison that prints a table of actual vs expected around the first bad index.
-import { maxsimReference } from '../src/maxsim-reference.js';
-import { seededRandom } from '../src/seeded-random.js';
-import type { TokenMatrix } from '../src/token-matrix.js';
+import { maxsimReference } from '../src/core/reference.js';
+import { seededRandom } from '../src/core/seeded-random.js';
+import type { TokenMatrix } from '../src/core/token-matrix.js';
 
 /** One shape: query row counts, document row counts, width. */
 export interface GpuCase {

@@ -6,11 +6,11 @@ import {
   float32ToFloat16Bits,
   float32ToFp8E4m3Bits,
   float32ToFp8E5m2Bits,
-} from '../src/dtype-encode.js';
-import { InvalidArgumentError } from '../src/errors.js';
-import { BOS_TOKEN_ID, EOS_TOKEN_ID, HASH_VOCAB_SIZE, createHashEmbedder } from '../src/hash-embedder.js';
-import { maxsimReference } from '../src/maxsim-reference.js';
-import { tokenRow, type TokenMatrix } from '../src/token-matrix.js';
+} from '../src/pooling/encode.js';
+import { InvalidArgumentError } from '../src/core/errors.js';
+import { BOS_TOKEN_ID, EOS_TOKEN_ID, HASH_VOCAB_SIZE, createHashEmbedder } from '../src/embed/hash-embedder.js';
+import { maxsimReference } from '../src/core/reference.js';
+import { tokenRow, type TokenMatrix } from '../src/core/token-matrix.js';
 
 function norms(m: TokenMatrix): number[] {
   const out: number[] = [];

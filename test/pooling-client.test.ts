@@ -1,9 +1,9 @@
-// The /pooling client against the local vLLM stand-in (src/pooling-server.ts) over real HTTP on port 0.
+// The /pooling client against the local vLLM stand-in (src/testing/pooling-server) over real HTTP on port 0.
 // Case numbers refer to ../shared/specs/vllm-pooling.md §7.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeEmbedDtype, type EmbedDtype } from '../src/dtype-encode.js';
+import { encodeEmbedDtype, type EmbedDtype } from '../src/pooling/encode.js';
 import {
   InvalidArgumentError,
   PoolingAbortedError,
@@ -12,12 +12,12 @@ import {
   PoolingHttpError,
   PoolingResponseError,
   PoolingTimeoutError,
-} from '../src/errors.js';
-import { createNodePoolingClient } from '../src/node-pooling.js';
-import { PoolingClient, type PoolingClientOptions } from '../src/pooling-client.js';
-import { EMBED_DTYPES, decodeTensor, type Endianness } from '../src/pooling-decode.js';
-import { startPoolingServer, type PoolingServer, type PoolingServerOptions } from '../src/pooling-server.js';
-import type { TokenMatrix } from '../src/token-matrix.js';
+} from '../src/core/errors.js';
+import { createNodePoolingClient } from '../src/node/pooling-client.js';
+import { PoolingClient, type PoolingClientOptions } from '../src/pooling/client.js';
+import { EMBED_DTYPES, decodeTensor, type Endianness } from '../src/pooling/decode.js';
+import { startPoolingServer, type PoolingServer, type PoolingServerOptions } from '../src/testing/pooling-server.js';
+import type { TokenMatrix } from '../src/core/token-matrix.js';
 
 const DIM = 16;
 const TEXTS = ['Hello, my name is', 'The president of the United States is', 'The capital of France is', 'The future of AI is'];

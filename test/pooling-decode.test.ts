@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { encodeEmbedDtype, type EmbedDtype } from '../src/dtype-encode.js';
-import { PoolingEmbedTaskError, PoolingResponseError } from '../src/errors.js';
+import { encodeEmbedDtype, type EmbedDtype } from '../src/pooling/encode.js';
+import { PoolingEmbedTaskError, PoolingResponseError } from '../src/core/errors.js';
 import {
   EMBED_DTYPES,
   base64ToBytes,
@@ -12,8 +12,8 @@ import {
   parseBytesMetadata,
   splitBytesOnlyBody,
   type Endianness,
-} from '../src/pooling-decode.js';
-import { seededRandom } from '../src/seeded-random.js';
+} from '../src/pooling/decode.js';
+import { seededRandom } from '../src/core/seeded-random.js';
 
 // Relative rounding of each dtype (half an ulp at 1.0), per spec §7 case 16.
 const REL_TOL: Record<EmbedDtype, number> = {

@@ -4,12 +4,12 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeEmbedDtype } from '../src/dtype-encode.js';
+import { encodeEmbedDtype } from '../src/pooling/encode.js';
 import {
   startPoolingServer,
   type PoolingServer,
   type PoolingServerOptions,
-} from '../src/pooling-server.js';
+} from '../src/testing/pooling-server.js';
 
 interface Reply {
   status: number;

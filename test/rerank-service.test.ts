@@ -13,7 +13,7 @@ import {
   type RunningServer,
   type Scorer,
 } from '../src/node.js';
-import { PoolingClient } from '../src/pooling-client.js';
+import { PoolingClient } from '../src/pooling/client.js';
 
 const DIM = 64;
 const QUERY = 'capital of France';

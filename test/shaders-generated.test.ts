@@ -1,15 +1,15 @@
-// src/shaders.generated.ts must match shaders/*.wgsl (npm run build regenerates it; this catches a commit
+// src/webgpu/shaders.generated.ts must match shaders/*.wgsl (npm run build regenerates it; this catches a commit
 // that edited a .wgsl file without rebuilding), and every shader keeps its header comment.
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { dispatchGrid } from '../src/webgpu-scorer.js';
-import { f16Bits, planChunks } from '../src/webgpu-corpus.js';
-import { isSoftwareAdapter } from '../src/webgpu-device.js';
-import { GpuLimitError } from '../src/errors.js';
+import { dispatchGrid } from '../src/webgpu/engine.js';
+import { f16Bits, planChunks } from '../src/webgpu/corpus.js';
+import { isSoftwareAdapter } from '../src/webgpu/device.js';
+import { GpuLimitError } from '../src/core/errors.js';
 
 describe('shaders', () => {
-  it('src/shaders.generated.ts is up to date with shaders/*.wgsl', () => {
+  it('src/webgpu/shaders.generated.ts is up to date with shaders/*.wgsl', () => {
     expect(() => execFileSync(process.execPath, ['scripts/build-shaders.mjs', '--check'], { stdio: 'pipe' })).not.toThrow();
   });
 

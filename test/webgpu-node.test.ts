@@ -14,12 +14,12 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createScorer, loadDawnGpu } from '../src/node.js';
-import { DeviceLostError, GpuLimitError, GpuValidationError, MaxsimError } from '../src/errors.js';
-import { packDocuments } from '../src/packed-documents.js';
-import { createScorerFromEngine, type Scorer } from '../src/scorer.js';
-import type { TokenMatrix } from '../src/token-matrix.js';
-import { createMaxsimDevice, type MaxsimDevice } from '../src/webgpu-device.js';
-import { createWebGpuEngine, type WebGpuEngineOptions } from '../src/webgpu-scorer.js';
+import { DeviceLostError, GpuLimitError, GpuValidationError, MaxsimError } from '../src/core/errors.js';
+import { packDocuments } from '../src/core/packed-documents.js';
+import { createScorerFromEngine, type Scorer } from '../src/core/scorer.js';
+import type { TokenMatrix } from '../src/core/token-matrix.js';
+import { createMaxsimDevice, type MaxsimDevice } from '../src/webgpu/device.js';
+import { createWebGpuEngine, type WebGpuEngineOptions } from '../src/webgpu/engine.js';
 import {
   caseData,
   compareScores,

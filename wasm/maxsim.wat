@@ -1,5 +1,5 @@
 ;; Fused MaxSim in WebAssembly 128-bit SIMD (f32x4). Assembled by scripts/build-wasm.mjs (wabt) into
-;; dist/maxsim.wasm and the embedded src/maxsim-wasm-bytes.ts; never edit those by hand.
+;; dist/maxsim.wasm and the embedded src/cpu/maxsim-wasm-bytes.ts; never edit those by hand.
 ;;
 ;; Standard SIMD only: no relaxed-simd (Node 20's V8 lacks it without flags), so no FMA: mul then add.
 ;;

@@ -112,8 +112,8 @@ cat "$out/gpu-info.txt"
 
 echo "== adapter Dawn finds"
 adapter_json="$(cd "$work/app" && "$node" --input-type=module -e '
-  const { loadDawnGpu } = await import("./dist/node-webgpu.js");
-  const { createMaxsimDevice, describeAdapter } = await import("./dist/webgpu-device.js");
+  const { loadDawnGpu } = await import("./dist/node/dawn.js");
+  const { createMaxsimDevice, describeAdapter } = await import("./dist/webgpu/device.js");
   const md = await createMaxsimDevice(await loadDawnGpu());
   console.log(JSON.stringify({ name: describeAdapter(md.adapter), software: md.adapter.isFallbackAdapter, features: md.features, limits: md.limits }));
   md.destroy();

@@ -1,6 +1,6 @@
 // Seeded test data: every random case can be replayed from its seed.
 import { normalizeRows, type TokenMatrix } from '../../src/index.js';
-import { seededRandom } from '../../src/seeded-random.js';
+import { seededRandom } from '../../src/core/seeded-random.js';
 
 export { seededRandom };
 

@@ -1,0 +1,156 @@
+// `webgpu-maxsim rerank`: embed a query and documents (vLLM /pooling or the built-in embedder), score them
+// with MaxSim on the best backend here, print them best first. With --local and nothing else it ranks a
+// built-in sample, so a newcomer sees the whole pipeline run without a server or a GPU.
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { intOption } from './common.js';
+import { EMBEDDER_HELP, EMBEDDER_OPTIONS, embedWithCliOptions } from './embed.js';
+import type { CliCommand } from './common.js';
+import { InvalidArgumentError } from '../core/errors.js';
+import type { Scale } from '../core/reference.js';
+import { createScorer } from '../node.js';
+import type { BackendChoice } from '../core/scorer.js';
+
+/** The built-in demo: documents on unrelated topics, and a query that clearly matches a few of them. */
+export const SAMPLE_QUERY = 'How do plants turn sunlight into energy?';
+export const SAMPLE_DOCUMENTS: readonly string[] = [
+  'The Eiffel Tower in Paris was completed in 1889 for the World Fair.',
+  'Photosynthesis lets plants turn sunlight, water and carbon dioxide into sugar and oxygen.',
+  'A sourdough starter is a living culture of wild yeast and lactic acid bacteria.',
+  'Solar panels turn sunlight into electricity with photovoltaic cells.',
+  'The French Revolution began in 1789 with the storming of the Bastille.',
+  'Jupiter is the largest planet in the solar system, a gas giant with a great red spot.',
+  'Chlorophyll in the leaves of plants absorbs red and blue light and reflects green.',
+  'Late-interaction retrievers such as ColBERT compare every query token with every document token.',
+  'Regular exercise strengthens the heart and improves sleep.',
+  'Mitochondria release energy from sugar in the cells of plants and animals.',
+];
+
+const HELP = `Usage: webgpu-maxsim rerank --query TEXT (--doc TEXT ... | --docs-file FILE) [options]
+
+Embeds the query and the documents (one vector per token), scores every document with MaxSim (for each
+query token, the best-matching document token, summed) and prints them best first. With no query and no
+documents it ranks a built-in sample: try \`webgpu-maxsim rerank --local\`.
+
+Options:
+  --query TEXT           the query
+  --doc TEXT             a document (repeat for more)
+  --docs-file FILE       documents, one per line, or JSONL with a "text" field per line
+  --top-k K              print the best K (default all)
+  --scale sum|mean       sum over query tokens (default; ColBERT, vLLM /score) or mean (BGE-M3/FlagEmbedding)
+  --backend B            auto (default) | cpu | webgpu
+  --json                 print {"backend": ..., "results": [{"index": ..., "score": ...}]} instead of a table
+
+${EMBEDDER_HELP}
+  -h, --help             show this help
+
+Examples:
+  webgpu-maxsim rerank --local
+  webgpu-maxsim rerank --query "capital of France" --doc "Paris is the capital." --doc "Berlin is big."
+  webgpu-maxsim rerank --port 8000 --query "what is late interaction?" --docs-file docs.jsonl --top-k 5 --json`;
+
+export const command: CliCommand = {
+  async run(args) {
+    const { values, positionals } = parseArgs({
+      args,
+      options: {
+        ...EMBEDDER_OPTIONS,
+        query: { type: 'string' },
+        doc: { type: 'string', multiple: true },
+        'docs-file': { type: 'string' },
+        'top-k': { type: 'string' },
+        scale: { type: 'string', default: 'sum' },
+        backend: { type: 'string', default: 'auto' },
+        json: { type: 'boolean' },
+      },
+      allowPositionals: true,
+    });
+    if (values.help === true) {
+      process.stdout.write(`${HELP}\n`);
+      return 0;
+    }
+    if (positionals.length > 0) {
+      throw new InvalidArgumentError(
+        `unexpected argument ${JSON.stringify(positionals[0])}: pass the query with --query and documents with --doc`,
+      );
+    }
+    const scale = values.scale as Scale;
+    if (scale !== 'sum' && scale !== 'mean') {
+      throw new InvalidArgumentError(`--scale is ${JSON.stringify(values.scale)}, expected sum or mean`);
+    }
+    const backend = values.backend as BackendChoice;
+    if (backend !== 'auto' && backend !== 'cpu' && backend !== 'webgpu') {
+      throw new InvalidArgumentError(`--backend is ${JSON.stringify(values.backend)}, expected auto, cpu or webgpu`);
+    }
+    const topK = values['top-k'] === undefined ? undefined : intOption('--top-k', values['top-k'], 1);
+
+    let docs = [...(values.doc ?? [])];
+    if (values['docs-file'] !== undefined) docs.push(...(await readDocsFile(values['docs-file'])));
+    let query = values.query;
+    if (query === undefined && docs.length === 0) {
+      query = SAMPLE_QUERY;
+      docs = [...SAMPLE_DOCUMENTS];
+      if (values.json !== true) process.stderr.write('No --query or documents given: ranking the built-in sample.\n');
+    } else if (query === undefined) {
+      throw new InvalidArgumentError('documents were given but no --query: pass --query TEXT');
+    } else if (docs.length === 0) {
+      throw new InvalidArgumentError('a --query was given but no documents: pass --doc TEXT (repeatable) or --docs-file FILE');
+    }
+
+    const { matrices, source } = await embedWithCliOptions(values, [query, ...docs]);
+    const [queryMatrix, ...docMatrices] = matrices;
+    const scorer = await createScorer({ backend, scale });
+    try {
+      const ranked = await scorer.rerank(queryMatrix!, docMatrices, topK === undefined ? {} : { topK });
+      if (values.json === true) {
+        const results = ranked.map((r) => ({ index: r.index, score: r.score }));
+        process.stdout.write(`${JSON.stringify({ backend: scorer.backend, results })}\n`);
+        return 0;
+      }
+      const lines = [
+        `Query: ${JSON.stringify(query)}`,
+        `${docs.length} documents, embedded by ${source}; MaxSim (${scale}) on ${scorer.info.summary}`,
+        '',
+        `${'rank'.padStart(4)}  ${'index'.padStart(5)}  ${'score'.padStart(9)}  text`,
+        ...ranked.map(
+          (r, i) =>
+            `${String(i + 1).padStart(4)}  ${String(r.index).padStart(5)}  ${r.score.toFixed(4).padStart(9)}  ${preview(docs[r.index]!)}`,
+        ),
+      ];
+      process.stdout.write(`${lines.join('\n')}\n`);
+      return 0;
+    } finally {
+      scorer.destroy();
+    }
+  },
+};
+
+/** One document per line, or JSONL (`{"text": ...}` per line) when the first line is a JSON object. */
+async function readDocsFile(path: string): Promise<string[]> {
+  const text = await readFile(path, 'utf8');
+  const lines = text.split(/\r?\n/);
+  const first = lines.find((l) => l.trim() !== '');
+  if (first === undefined) throw new InvalidArgumentError(`--docs-file ${path} has no documents`);
+  if (!first.trimStart().startsWith('{')) return lines.filter((l) => l.trim() !== '');
+  const docs: string[] = [];
+  lines.forEach((line, i) => {
+    if (line.trim() === '') return;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(line);
+    } catch (cause) {
+      throw new InvalidArgumentError(`--docs-file ${path} line ${i + 1} is not JSON (${(cause as Error).message})`);
+    }
+    const t = (parsed as { text?: unknown } | null)?.text;
+    if (typeof t !== 'string') {
+      throw new InvalidArgumentError(`--docs-file ${path} line ${i + 1} has no string "text" field`);
+    }
+    docs.push(t);
+  });
+  return docs;
+}
+
+function preview(text: string, width = 72): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  return flat.length > width ? `${flat.slice(0, width - 1)}…` : flat;
+}

@@ -1,0 +1,125 @@
+// `webgpu-maxsim serve`: the edge rerank service (/rerank, /v1/rerank, /health) over /pooling or the built-in embedder.
+import { parseArgs } from 'node:util';
+import { intOption, stopSignal, type CliCommand } from './common.js';
+import { InvalidArgumentError } from '../core/errors.js';
+import { createHashEmbedder } from '../embed/hash-embedder.js';
+import { createScorer } from '../node.js';
+import { PoolingClient } from '../pooling/client.js';
+import { createRerankHandler, DEFAULT_RERANK_LIMITS } from '../service/rerank-handler.js';
+import { serveHandler } from '../node/serve.js';
+import { createEmbeddingCache, hashTextEmbedder, poolingTextEmbedder, type TextEmbedder } from '../embed/text-embedder.js';
+import type { BackendChoice } from '../core/scorer.js';
+
+const HELP = `Usage: webgpu-maxsim serve [options]
+
+A small rerank service: POST /rerank and /v1/rerank in the shape vLLM, Jina and Cohere rerank clients send
+({"query", "documents": [string | {"text"}], "top_n", "return_documents"}), answered with
+{"id", "model", "results": [{"index", "relevance_score", "document"?}], "usage"}, best first; GET /health.
+Documents are embedded by a vLLM /pooling server (--pooling-url) or the built-in hashing embedder (--local),
+cached (bounded, by model and text), and scored with MaxSim on the GPU or the CPU.
+
+Options:
+  --port N               TCP port (default 8080; 0 picks a free one)
+  --host H               interface to listen on (default 127.0.0.1)
+  --pooling-url URL      vLLM server started with --pooler-config.task token_embed (e.g. http://localhost:8000)
+  --local                use the built-in hashing embedder instead (lexical, no server; the default
+                         when --pooling-url is absent)
+  --model M              model name sent to /pooling and reported (default BAAI/bge-m3; --local: hash-embedder-dDIM)
+  --dim N                embedding width of --local (default 128)
+  --backend B            auto | cpu | webgpu (default auto)
+  --scale S              sum | mean (default sum)
+  --api-key K            require "Authorization: Bearer K" on every route but /health
+                         (default: the WEBGPU_MAXSIM_API_KEY environment variable, if set)
+  --pooling-api-key K    bearer key for the /pooling server (default: VLLM_API_KEY, if set)
+  --max-documents N      documents per request (default ${DEFAULT_RERANK_LIMITS.maxDocuments})
+  --max-body-bytes N     request body limit (default ${DEFAULT_RERANK_LIMITS.maxBodyBytes})
+  --max-text-chars N     characters per query or document (default ${DEFAULT_RERANK_LIMITS.maxTextChars})
+  --cache-mb N           document embedding cache size (default 256)
+  --timeout-ms N         per-request deadline for embedding (default 30000)
+  -h, --help             show this help
+
+Stops cleanly on Ctrl-C (SIGINT) or SIGTERM.`;
+
+export const command: CliCommand = {
+  async run(args) {
+    const { values } = parseArgs({
+      args,
+      options: {
+        port: { type: 'string', default: '8080' },
+        host: { type: 'string', default: '127.0.0.1' },
+        'pooling-url': { type: 'string' },
+        local: { type: 'boolean' },
+        model: { type: 'string' },
+        dim: { type: 'string', default: '128' },
+        backend: { type: 'string', default: 'auto' },
+        scale: { type: 'string', default: 'sum' },
+        'api-key': { type: 'string' },
+        'pooling-api-key': { type: 'string' },
+        'max-documents': { type: 'string', default: String(DEFAULT_RERANK_LIMITS.maxDocuments) },
+        'max-body-bytes': { type: 'string', default: String(DEFAULT_RERANK_LIMITS.maxBodyBytes) },
+        'max-text-chars': { type: 'string', default: String(DEFAULT_RERANK_LIMITS.maxTextChars) },
+        'cache-mb': { type: 'string', default: '256' },
+        'timeout-ms': { type: 'string', default: '30000' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      allowPositionals: false,
+    });
+    if (values.help === true) {
+      process.stdout.write(`${HELP}\n`);
+      return 0;
+    }
+    if (values.local === true && values['pooling-url'] !== undefined) {
+      throw new InvalidArgumentError('--local and --pooling-url exclude each other: pick one embedder');
+    }
+    const backend = values.backend as BackendChoice;
+    if (!['auto', 'cpu', 'webgpu'].includes(backend)) {
+      throw new InvalidArgumentError(`--backend is ${JSON.stringify(values.backend)}, expected auto, cpu or webgpu`);
+    }
+    if (values.scale !== 'sum' && values.scale !== 'mean') {
+      throw new InvalidArgumentError(`--scale is ${JSON.stringify(values.scale)}, expected sum or mean`);
+    }
+    const timeoutMs = intOption('--timeout-ms', values['timeout-ms'], 1);
+    let embedder: TextEmbedder;
+    const poolingUrl = values['pooling-url'];
+    if (poolingUrl === undefined) {
+      const hash = createHashEmbedder({ dim: intOption('--dim', values.dim, 1) });
+      embedder = hashTextEmbedder(hash, values.model ?? `hash-embedder-d${hash.dim}`);
+    } else {
+      const model = values.model ?? 'BAAI/bge-m3';
+      const apiKey = values['pooling-api-key'] ?? process.env.VLLM_API_KEY;
+      const client = new PoolingClient({
+        baseUrl: poolingUrl,
+        model,
+        encoding: 'base64',
+        timeoutMs,
+        ...(apiKey === undefined || apiKey === '' ? {} : { apiKey }),
+      });
+      embedder = poolingTextEmbedder(client, model);
+    }
+    const cached = createEmbeddingCache(embedder, { maxBytes: intOption('--cache-mb', values['cache-mb'], 0) * 2 ** 20 });
+    const scorer = await createScorer({ backend, scale: values.scale });
+    const apiKey = values['api-key'] ?? process.env.WEBGPU_MAXSIM_API_KEY;
+    const handler = createRerankHandler({
+      scorer,
+      embedder: cached,
+      apiKey,
+      timeoutMs,
+      limits: {
+        maxDocuments: intOption('--max-documents', values['max-documents'], 1),
+        maxBodyBytes: intOption('--max-body-bytes', values['max-body-bytes'], 1),
+        maxTextChars: intOption('--max-text-chars', values['max-text-chars'], 1),
+      },
+      onError: (err) => process.stderr.write(`webgpu-maxsim serve: ${err instanceof Error ? err.message : String(err)}\n`),
+    });
+    const server = await serveHandler(handler, { port: intOption('--port', values.port, 0), host: values.host });
+    process.stdout.write(
+      `webgpu-maxsim serve: listening on ${server.url} (POST /rerank, /v1/rerank; GET /health)\n` +
+        `  embedder: ${poolingUrl === undefined ? `built-in hashing embedder (${cached.model}, lexical)` : `${poolingUrl}/pooling (${cached.model})`}\n` +
+        `  scorer:   ${scorer.info.summary}${apiKey ? '\n  api key:  required' : ''}\n`,
+    );
+    await stopSignal();
+    await server.close();
+    scorer.destroy();
+    return 0;
+  },
+};

@@ -1,0 +1,232 @@
+import { DestroyedError, DimensionMismatchError, ForeignCorpusError, InvalidArgumentError } from './errors.js';
+import { applyScale, checkScale, type Scale } from './reference.js';
+import { packDocuments, type PackedDocuments } from './packed-documents.js';
+import { topK, type RankedDocument } from './top-k.js';
+import { validateTokenMatrix, type TokenMatrix } from './token-matrix.js';
+
+/** A backend that actually runs: `'cpu'` (always available) or `'webgpu'`. */
+export type Backend = 'cpu' | 'webgpu';
+
+/** What the caller asks for: a backend, or `'auto'` to pick the best that works here. */
+export type BackendChoice = 'auto' | Backend;
+
+/** What a scorer runs on, for people (logs, benchmark tables, the demo's label). */
+export interface ScorerInfo {
+  readonly backend: Backend;
+  /** One line for humans, e.g. `cpu (typescript, 1 thread)` or `webgpu: NVIDIA H200 (vulkan)`. */
+  readonly summary: string;
+  /** The CPU kernel in use (`'typescript'`, `'wasm-simd'`, ...), for the CPU backend. */
+  readonly kernel?: string;
+  /** GPU adapter details, for the WebGPU backend. */
+  readonly adapter?: {
+    readonly vendor: string;
+    readonly architecture: string;
+    readonly device: string;
+    readonly description: string;
+    /** True for software adapters (SwiftShader, lavapipe): right answers, not speed. */
+    readonly isFallbackAdapter: boolean;
+  };
+  /** How documents are stored on the device. */
+  readonly precision?: 'f32' | 'f16';
+  /** Worker threads in use, for CPU kernels that have them. */
+  readonly threads?: number;
+}
+
+/**
+ * Documents made resident once (packed on the CPU, or in GPU buffers) and scored many times.
+ * Belongs to the scorer that uploaded it; `destroy()` frees its memory and is idempotent.
+ */
+export interface Corpus {
+  readonly count: number;
+  readonly dim: number;
+  readonly totalTokens: number;
+  readonly destroyed: boolean;
+  destroy(): void;
+}
+
+/** Options for {@link Scorer.rerank}. */
+export interface RerankOptions {
+  /** Keep the best `topK` documents; all of them when absent. */
+  readonly topK?: number;
+}
+
+/**
+ * Scores queries against documents with MaxSim. Create one with `createScorer()`.
+ *
+ * @example
+ * const scorer = await createScorer();
+ * const corpus = await scorer.upload(docs);
+ * const [scores] = await scorer.score([query], corpus);   // one score per document, in document order
+ * const best = await scorer.rerank(query, corpus, { topK: 10 });
+ * corpus.destroy(); scorer.destroy();
+ */
+export interface Scorer {
+  readonly backend: Backend;
+  readonly info: ScorerInfo;
+  readonly scale: Scale;
+  /** Packs and uploads documents once, for many `score`/`rerank` calls. */
+  upload(docs: readonly TokenMatrix[]): Promise<Corpus>;
+  /** One Float32Array per query, one score per document, in document order. */
+  score(queries: readonly TokenMatrix[], docs: readonly TokenMatrix[] | Corpus): Promise<Float32Array[]>;
+  /** Documents best first (ties: lower index first), the best `topK` or all. */
+  rerank(query: TokenMatrix, docs: readonly TokenMatrix[] | Corpus, options?: RerankOptions): Promise<RankedDocument[]>;
+  /** Frees everything the scorer created; idempotent. Later calls throw `E_DESTROYED`. */
+  destroy(): void;
+}
+
+/**
+ * What a backend implements; {@link createScorerFromEngine} adds validation, scaling, corpus ownership,
+ * rerank and destroy semantics on top, so every backend behaves the same at the API.
+ * `score` returns raw sums (scale `'sum'`) and {@link EMPTY_DOCUMENT_SCORE} for empty documents.
+ */
+export interface ScoringEngine<C> {
+  readonly backend: Backend;
+  readonly info: ScorerInfo;
+  upload(packed: PackedDocuments): Promise<C>;
+  score(queries: readonly TokenMatrix[], corpus: C): Promise<Float32Array[]>;
+  release(corpus: C): void;
+  destroy(): void;
+}
+
+class CorpusHandle<C> implements Corpus {
+  #inner: C | undefined;
+  readonly #release: (inner: C) => void;
+  readonly owner: object;
+  readonly count: number;
+  readonly dim: number;
+  readonly totalTokens: number;
+
+  constructor(owner: object, inner: C, packed: PackedDocuments, release: (inner: C) => void) {
+    this.owner = owner;
+    this.#inner = inner;
+    this.#release = release;
+    this.count = packed.count;
+    this.dim = packed.dim;
+    this.totalTokens = packed.totalRows;
+  }
+
+  get destroyed(): boolean {
+    return this.#inner === undefined;
+  }
+
+  get inner(): C {
+    if (this.#inner === undefined) throw new DestroyedError('Corpus');
+    return this.#inner;
+  }
+
+  destroy(): void {
+    const inner = this.#inner;
+    if (inner === undefined) return;
+    this.#inner = undefined;
+    this.#release(inner);
+  }
+}
+
+/**
+ * Wraps a {@link ScoringEngine} into the public {@link Scorer} contract. Backends call this; users call
+ * `createScorer()`.
+ */
+export function createScorerFromEngine<C>(engine: ScoringEngine<C>, scale: Scale = 'sum'): Scorer {
+  checkScale(scale);
+  let destroyed = false;
+  const self = {} as Scorer;
+  const live = new Set<CorpusHandle<C>>();
+
+  const alive = (): void => {
+    if (destroyed) throw new DestroyedError('Scorer');
+  };
+
+  const uploadPacked = async (docs: readonly TokenMatrix[], dim?: number): Promise<CorpusHandle<C>> => {
+    const packed = packDocuments(docs, dim);
+    const inner = (await engine.upload(packed)) as C;
+    const handle: CorpusHandle<C> = new CorpusHandle<C>(self, inner, packed, (c) => {
+      live.delete(handle);
+      engine.release(c);
+    });
+    if (destroyed) {
+      handle.destroy();
+      throw new DestroyedError('Scorer');
+    }
+    live.add(handle);
+    return handle;
+  };
+
+  const checkQueries = (queries: readonly TokenMatrix[]): void => {
+    if (!Array.isArray(queries)) {
+      throw new InvalidArgumentError('queries must be an array of TokenMatrix (wrap a single query in [ ])');
+    }
+    for (let i = 0; i < queries.length; i++) validateTokenMatrix(queries[i]!, `query ${i}`);
+  };
+
+  const score = async (
+    queries: readonly TokenMatrix[],
+    docs: readonly TokenMatrix[] | Corpus,
+  ): Promise<Float32Array[]> => {
+    alive();
+    checkQueries(queries);
+    let handle: CorpusHandle<C>;
+    let temporary = false;
+    if (docs instanceof CorpusHandle) {
+      if (docs.owner !== self) throw new ForeignCorpusError();
+      handle = docs as CorpusHandle<C>;
+    } else if (Array.isArray(docs)) {
+      handle = await uploadPacked(docs, queries[0]?.dim);
+      temporary = true;
+    } else {
+      throw new InvalidArgumentError('docs must be an array of TokenMatrix or a Corpus returned by scorer.upload()');
+    }
+    try {
+      if (handle.count > 0) {
+        for (let i = 0; i < queries.length; i++) {
+          if (queries[i]!.dim !== handle.dim) throw new DimensionMismatchError(handle.dim, queries[i]!.dim, `query ${i}`);
+        }
+      }
+      if (queries.length === 0) return [];
+      const sums = await engine.score(queries, handle.inner);
+      alive();
+      if (scale === 'mean') {
+        for (let i = 0; i < queries.length; i++) {
+          const rows = queries[i]!.rows;
+          const s = sums[i]!;
+          for (let j = 0; j < s.length; j++) s[j] = applyScale(s[j]!, rows, scale);
+        }
+      }
+      return sums;
+    } finally {
+      if (temporary) handle.destroy();
+    }
+  };
+
+  const api = {
+    // Getters: a backend may change what it runs on (WebGPU falling back to the CPU after a device loss).
+    get backend() {
+      return engine.backend;
+    },
+    get info() {
+      return engine.info;
+    },
+    scale,
+    upload: async (docs: readonly TokenMatrix[]) => {
+      alive();
+      return uploadPacked(docs);
+    },
+    score,
+    rerank: async (query: TokenMatrix, docs: readonly TokenMatrix[] | Corpus, options: RerankOptions = {}) => {
+      alive();
+      const k = options.topK;
+      if (k !== undefined && (!Number.isInteger(k) || k < 0)) {
+        throw new InvalidArgumentError(`topK must be an integer >= 0, got ${String(k)}`);
+      }
+      const [scores] = await score([query], docs);
+      return topK(scores!, k);
+    },
+    destroy: () => {
+      if (destroyed) return;
+      destroyed = true;
+      for (const handle of [...live]) handle.destroy();
+      engine.destroy();
+    },
+  } satisfies Scorer;
+  Object.defineProperties(self, Object.getOwnPropertyDescriptors(api));
+  return self;
+}

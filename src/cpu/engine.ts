@@ -1,0 +1,284 @@
+import { maxsimPackedTs } from './typescript-kernel.js';
+import { startCpuWorkerPool, webWorkerFactory, type CpuWorkerFactory, type CpuWorkerPool } from './threads.js';
+import {
+  compileMaxsimWasm,
+  createWasmCorpusSlice,
+  interleaveQuery,
+  wasmSimdSupported,
+  type InterleavedQuery,
+  type WasmCorpusSlice,
+} from './wasm-kernel.js';
+import { BackendUnavailableError, InvalidArgumentError } from '../core/errors.js';
+import type { PackedDocuments } from '../core/packed-documents.js';
+import type { ScoringEngine, ScorerInfo } from '../core/scorer.js';
+import type { TokenMatrix } from '../core/token-matrix.js';
+
+/** Options for the CPU backend (`createScorer({ backend: 'cpu', cpu: { ... } })`). */
+export interface CpuOptions {
+  /**
+   * Worker threads to spread documents over. Default: the number of cores (`navigator.hardwareConcurrency`;
+   * `os.availableParallelism()` through `webgpu-maxsim/node`); 1 where workers are unavailable.
+   */
+  readonly threads?: number;
+  /**
+   * The precompiled kernel, for runtimes that refuse to compile WebAssembly from bytes (Cloudflare Workers:
+   * `import wasmModule from 'webgpu-maxsim/maxsim.wasm'`). Default: compile the embedded copy.
+   */
+  readonly wasmModule?: WebAssembly.Module;
+  /** `'auto'` (default): WASM SIMD where it works, else TypeScript. `'wasm-simd'` throws where it cannot run. */
+  readonly kernel?: 'auto' | 'wasm-simd' | 'typescript';
+  /** How to start a worker thread; see {@link CpuWorkerFactory}. Default: Web Workers where they exist. */
+  readonly workers?: CpuWorkerFactory;
+}
+
+/**
+ * Corpora smaller than this many floats (rows × dim rounded up to 4) per thread are scored on fewer threads,
+ * down to the calling thread alone. 2^17 floats is ~0.2 ms of kernel time at Lq 32 (~40 GFLOP/s per thread);
+ * the round trip to the workers (post, wake, reply) measured 0.1–0.2 ms on Node 20, so smaller shares
+ * would not repay it.
+ */
+const MIN_FLOATS_PER_THREAD = 1 << 17;
+
+/** A corpus as the CPU engine holds it. */
+export type CpuCorpus =
+  | { readonly kind: 'typescript'; readonly packed: PackedDocuments }
+  | { readonly kind: 'wasm'; readonly count: number; readonly slice: WasmCorpusSlice }
+  | {
+      readonly kind: 'threads';
+      readonly count: number;
+      readonly id: number;
+      /** Part `i` (documents `first .. first + count`) lives in worker `i`. */
+      readonly parts: readonly { readonly first: number; readonly count: number }[];
+    };
+
+/** The CPU engine; `score` also takes plain {@link PackedDocuments} (scored without uploading first). */
+export interface CpuEngine extends ScoringEngine<CpuCorpus> {
+  score(queries: readonly TokenMatrix[], corpus: CpuCorpus | PackedDocuments): Promise<Float32Array[]>;
+}
+
+/**
+ * The CPU backend's engine: the fused WASM SIMD kernel across worker threads where the runtime allows,
+ * else on the calling thread, else the plain-TypeScript kernel. `info` says which
+ * (`kernel: 'wasm-simd' | 'typescript'`, `threads`).
+ *
+ * @example
+ * const engine = await createCpuEngine({ threads: 2 });
+ * engine.info.summary; // 'cpu (wasm-simd, 2 threads)'
+ */
+export async function createCpuEngine(options: CpuOptions = {}): Promise<CpuEngine> {
+  const choice = options.kernel ?? 'auto';
+  if (choice !== 'auto' && choice !== 'wasm-simd' && choice !== 'typescript') {
+    throw new InvalidArgumentError(`cpu.kernel must be 'auto', 'wasm-simd' or 'typescript', got ${JSON.stringify(choice)}`);
+  }
+  const requestedThreads = options.threads ?? defaultThreads();
+  if (!Number.isInteger(requestedThreads) || requestedThreads < 1) {
+    throw new InvalidArgumentError(`cpu.threads must be an integer >= 1, got ${String(requestedThreads)}`);
+  }
+  if (choice === 'typescript') return typescriptEngine(undefined);
+  const loaded = await loadKernel(options.wasmModule);
+  if (typeof loaded === 'string') {
+    if (choice === 'wasm-simd') {
+      throw new BackendUnavailableError(
+        `The WASM SIMD CPU kernel cannot run here: ${loaded}. Use cpu: { kernel: 'auto' } to fall back to TypeScript.`,
+      );
+    }
+    return typescriptEngine(loaded);
+  }
+  const factory = options.workers ?? webWorkerFactory();
+  const threads = factory === undefined ? 1 : requestedThreads;
+  return wasmEngine(loaded, threads, factory);
+}
+
+function defaultThreads(): number {
+  const n = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency;
+  return typeof n === 'number' && Number.isInteger(n) && n >= 1 ? n : 1;
+}
+
+/** The kernel module, or why there is none. */
+async function loadKernel(given: WebAssembly.Module | undefined): Promise<WebAssembly.Module | string> {
+  if (given !== undefined) {
+    if (!(given instanceof WebAssembly.Module)) return 'cpu.wasmModule is not a WebAssembly.Module';
+    const exported = WebAssembly.Module.exports(given).some((e) => e.name === 'maxsim' && e.kind === 'function');
+    return exported ? given : "cpu.wasmModule has no 'maxsim' export: pass webgpu-maxsim/maxsim.wasm";
+  }
+  if (typeof WebAssembly !== 'object') return 'this runtime has no WebAssembly';
+  if (!wasmSimdSupported()) return 'this runtime has WebAssembly without 128-bit SIMD';
+  try {
+    return await compileMaxsimWasm();
+  } catch (err) {
+    return (
+      `compiling WebAssembly from bytes was refused (${err instanceof Error ? err.message : String(err)}); ` +
+      "pass the precompiled module: cpu: { wasmModule } from import 'webgpu-maxsim/maxsim.wasm'"
+    );
+  }
+}
+
+function typescriptEngine(whyNotWasm: string | undefined): CpuEngine {
+  const info: ScorerInfo = {
+    backend: 'cpu',
+    summary: `cpu (typescript, 1 thread${whyNotWasm === undefined ? '' : `; no wasm-simd: ${whyNotWasm}`})`,
+    kernel: 'typescript',
+    threads: 1,
+  };
+  return {
+    backend: 'cpu',
+    info,
+    upload: async (packed) => ({ kind: 'typescript', packed }),
+    score: async (queries, corpus) => {
+      const packed = 'kind' in corpus ? (corpus.kind === 'typescript' ? corpus.packed : undefined) : corpus;
+      if (packed === undefined) throw new InvalidArgumentError('corpus was uploaded by another CPU engine');
+      return queries.map((query) => {
+        const out = new Float32Array(packed.count);
+        maxsimPackedTs(query, packed, out);
+        return out;
+      });
+    },
+    release: () => {
+      // Host memory only: dropping the reference (done by the Corpus handle) is all there is to free.
+    },
+    destroy: () => {
+      // Nothing beyond the corpora, which the scorer releases first.
+    },
+  };
+}
+
+function wasmEngine(module: WebAssembly.Module, threads: number, factory: CpuWorkerFactory | undefined): CpuEngine {
+  const info: ScorerInfo = {
+    backend: 'cpu',
+    summary: `cpu (wasm-simd, ${threads} thread${threads === 1 ? '' : 's'})`,
+    kernel: 'wasm-simd',
+    threads,
+  };
+  let pool: Promise<CpuWorkerPool> | undefined;
+  let destroyed = false;
+  let nextCorpus = 1;
+
+  const startPool = (): Promise<CpuWorkerPool> => {
+    // Started on the first corpus that needs threads, so small workloads never pay for them.
+    pool ??= startCpuWorkerPool(factory!, module, threads);
+    return pool;
+  };
+
+  const upload = async (packed: PackedDocuments): Promise<CpuCorpus> => {
+    const floats = packed.totalRows * Math.ceil(packed.dim / 4) * 4;
+    const parts = Math.min(threads, Math.floor(floats / MIN_FLOATS_PER_THREAD), packed.count);
+    if (parts <= 1 || factory === undefined) {
+      return { kind: 'wasm', count: packed.count, slice: createWasmCorpusSlice(module, packed) };
+    }
+    const workers = await startPool();
+    const id = nextCorpus++;
+    const ranges = splitByTokens(packed, parts);
+    const uploads = ranges.map((range, i) => {
+      const rowStart = packed.rowOffsets[range.first]!;
+      const rowEnd = packed.rowOffsets[range.first + range.count]!;
+      const data = packed.data.slice(rowStart * packed.dim, rowEnd * packed.dim);
+      const rowOffsets = new Uint32Array(range.count + 1);
+      for (let j = 0; j <= range.count; j++) rowOffsets[j] = packed.rowOffsets[range.first + j]! - rowStart;
+      return workers.call(
+        i,
+        { op: 'upload', corpus: id, dim: packed.dim, count: range.count, data, rowOffsets },
+        [data.buffer, rowOffsets.buffer],
+      );
+    });
+    const settled = await Promise.allSettled(uploads);
+    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failed !== undefined) {
+      releaseParts(workers, id, ranges.length);
+      throw failed.reason;
+    }
+    return { kind: 'threads', count: packed.count, id, parts: ranges };
+  };
+
+  const releaseParts = (workers: CpuWorkerPool, id: number, parts: number): void => {
+    for (let i = 0; i < parts; i++) {
+      // A release can only fail if the pool already failed or was destroyed, which frees the memory anyway.
+      workers.call(i, { op: 'release', corpus: id }).catch(() => undefined);
+    }
+  };
+
+  const scoreResident = async (queries: readonly TokenMatrix[], corpus: CpuCorpus): Promise<Float32Array[]> => {
+    if (corpus.kind === 'typescript') throw new InvalidArgumentError('corpus was uploaded by another CPU engine');
+    const interleaved: InterleavedQuery[] = queries.map(interleaveQuery);
+    const n = corpus.count;
+    if (corpus.kind === 'wasm') {
+      const all = corpus.slice.score(interleaved);
+      return queries.map((_, i) => all.slice(i * n, (i + 1) * n));
+    }
+    const workers = await startPool();
+    const replies = await Promise.all(
+      corpus.parts.map((_, i) => workers.call(i, { op: 'score', corpus: corpus.id, queries: interleaved })),
+    );
+    return queries.map((_, q) => {
+      const out = new Float32Array(n);
+      corpus.parts.forEach((part, i) => {
+        out.set(replies[i]!.scores!.subarray(q * part.count, (q + 1) * part.count), part.first);
+      });
+      return out;
+    });
+  };
+
+  return {
+    backend: 'cpu',
+    info,
+    upload: async (packed) => {
+      if (destroyed) throw new BackendUnavailableError('the CPU engine was destroyed');
+      return upload(packed);
+    },
+    score: async (queries, corpus) => {
+      if ('kind' in corpus) return scoreResident(queries, corpus);
+      // Plain packed documents (a host copy kept by another backend): make them resident for this call.
+      const temporary = await upload(corpus);
+      try {
+        return await scoreResident(queries, temporary);
+      } finally {
+        release(temporary);
+      }
+    },
+    release: (corpus) => release(corpus),
+    destroy: () => {
+      if (destroyed) return;
+      destroyed = true;
+      const started = pool;
+      pool = undefined;
+      // The pool may still be starting: destroy it when it is up (or nothing, if it failed to start).
+      started?.then((p) => p.destroy()).catch(() => undefined);
+    },
+  };
+
+  function release(corpus: CpuCorpus): void {
+    if (corpus.kind === 'wasm') corpus.slice.release();
+    else if (corpus.kind === 'threads' && pool !== undefined) {
+      const started = pool;
+      started.then((p) => releaseParts(p, corpus.id, corpus.parts.length)).catch(() => undefined);
+    }
+  }
+}
+
+/**
+ * Contiguous document ranges, one per thread, with about equal work: a document costs its token count plus
+ * one token's worth for its setup (measured: resetting and summing the maxima costs less than one token's
+ * dot products at Lq 32, d 128), so ragged corpora split by tokens, not by document count.
+ */
+export function splitByTokens(
+  packed: PackedDocuments,
+  parts: number,
+): { readonly first: number; readonly count: number }[] {
+  const perDoc = 1;
+  const total = packed.totalRows + perDoc * packed.count;
+  const ranges: { first: number; count: number }[] = [];
+  let first = 0;
+  let done = 0;
+  for (let p = 0; p < parts && first < packed.count; p++) {
+    const target = (total * (p + 1)) / parts;
+    let end = first;
+    // Always take at least one document; leave at least one for each later part.
+    do {
+      done += packed.rowOffsets[end + 1]! - packed.rowOffsets[end]! + perDoc;
+      end++;
+    } while (end < packed.count - (parts - p - 1) && done < target);
+    if (p === parts - 1) end = packed.count;
+    ranges.push({ first, count: end - first });
+    first = end;
+  }
+  return ranges;
+}

@@ -1,0 +1,83 @@
+import { createWasmCorpusSlice, type InterleavedQuery, type WasmCorpusSlice } from './wasm-kernel.js';
+
+/**
+ * Bumped whenever the messages below change: a worker script from another build (a stale `dist/` next to
+ * fresh sources) answers `init` with its own version, and the pool refuses it with a clear error.
+ */
+export const CPU_WORKER_PROTOCOL = 1;
+
+/** Main thread → worker. */
+export type CpuWorkerRequest =
+  | { readonly op: 'init'; readonly job: number; readonly protocol: number; readonly module: WebAssembly.Module }
+  | {
+      readonly op: 'upload';
+      readonly job: number;
+      readonly corpus: number;
+      readonly dim: number;
+      readonly count: number;
+      readonly data: Float32Array;
+      readonly rowOffsets: Uint32Array;
+    }
+  | { readonly op: 'score'; readonly job: number; readonly corpus: number; readonly queries: readonly InterleavedQuery[] }
+  | { readonly op: 'release'; readonly job: number; readonly corpus: number };
+
+/** Worker → main thread: one reply per request, matched by `job`. */
+export type CpuWorkerReply =
+  | { readonly job: number; readonly ok: true; readonly protocol?: number; readonly scores?: Float32Array }
+  | { readonly job: number; readonly ok: false; readonly error: { readonly name: string; readonly message: string; readonly code?: string } };
+
+/**
+ * The body of a CPU worker thread, shared by the Web Worker entry (`cpu-worker.ts`) and the Node one
+ * (`node-cpu-worker.ts`): holds this thread's share of each corpus in its own WebAssembly memory and scores
+ * it on request. `post(reply, transfer)` sends a reply back.
+ *
+ * @example
+ * const handle = createCpuWorkerHandler((reply, transfer) => self.postMessage(reply, transfer));
+ * self.onmessage = (event) => handle(event.data);
+ */
+export function createCpuWorkerHandler(
+  post: (reply: CpuWorkerReply, transfer: ArrayBuffer[]) => void,
+): (request: CpuWorkerRequest) => void {
+  let module: WebAssembly.Module | undefined;
+  const corpora = new Map<number, WasmCorpusSlice>();
+  return (request) => {
+    try {
+      switch (request.op) {
+        case 'init':
+          module = request.module;
+          post({ job: request.job, ok: true, protocol: CPU_WORKER_PROTOCOL }, []);
+          return;
+        case 'upload': {
+          if (module === undefined) throw new Error('upload before init');
+          const { data, rowOffsets, count, dim } = request;
+          corpora.set(request.corpus, createWasmCorpusSlice(module, { data, rowOffsets, count, dim }));
+          post({ job: request.job, ok: true }, []);
+          return;
+        }
+        case 'score': {
+          const slice = corpora.get(request.corpus);
+          if (slice === undefined) throw new Error(`corpus ${request.corpus} is not resident in this worker`);
+          const scores = slice.score(request.queries);
+          post({ job: request.job, ok: true, scores }, [scores.buffer as ArrayBuffer]);
+          return;
+        }
+        case 'release':
+          corpora.get(request.corpus)?.release();
+          corpora.delete(request.corpus);
+          post({ job: request.job, ok: true }, []);
+          return;
+      }
+    } catch (err) {
+      const e = err instanceof Error ? err : new Error(String(err));
+      const code = (e as { code?: unknown }).code;
+      post(
+        {
+          job: request.job,
+          ok: false,
+          error: { name: e.name, message: e.message, ...(typeof code === 'string' ? { code } : {}) },
+        },
+        [],
+      );
+    }
+  };
+}

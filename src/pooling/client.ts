@@ -1,0 +1,822 @@
+// A client for vLLM's POST /pooling with token-level (`token_embed`) models such as BGE-M3: texts in, one
+// TokenMatrix per text out. Universal core: only `fetch`, `AbortController`, timers and `crypto.randomUUID`
+// when present, so it runs in browsers, Deno, Bun and Workers; the Node entry adds an undici dispatcher.
+import type { EmbedDtype } from './encode.js';
+import {
+  InvalidArgumentError,
+  MaxsimError,
+  PoolingAbortedError,
+  PoolingConnectionError,
+  PoolingEmbedTaskError,
+  PoolingHttpError,
+  PoolingResponseError,
+  PoolingTimeoutError,
+  isRetryableStatus,
+} from '../core/errors.js';
+import {
+  EMBED_DTYPES,
+  bytesPerElement,
+  decodeBase64Matrix,
+  decodeBytesBody,
+  decodeFloatMatrix,
+  parseBytesMetadata,
+  splitBytesOnlyBody,
+  type Base64Decoder,
+  type Endianness,
+} from './decode.js';
+import type { TokenMatrix } from '../core/token-matrix.js';
+
+/** One prompt: a text, or a pre-tokenised list of token ids (sent as is, no special tokens added). */
+export type PoolingInput = string | readonly number[];
+
+/**
+ * How vectors travel. `'float'`: nested JSON numbers (every vLLM version; slowest, ~20 bytes per value).
+ * `'base64'`: one base64 string per input (every version; float32 only before v0.11.1). `'bytes'`: a binary body
+ * plus a `metadata` header (v0.11.1+). `'bytes_only'`: binary body without metadata (≈v0.13+); the client
+ * then needs each input's row count, which it gets from `/tokenize`.
+ */
+export type PoolingEncoding = 'float' | 'base64' | 'bytes' | 'bytes_only';
+
+/** Progress of an {@link PoolingClient.embed} call, reported after each finished request. */
+export interface PoolingProgress {
+  /** Inputs embedded so far. */
+  readonly completed: number;
+  readonly total: number;
+  /** Requests finished so far, and in all. */
+  readonly requestsCompleted: number;
+  readonly requests: number;
+}
+
+/** Options for {@link PoolingClient}. Only `baseUrl` (or `host`/`port`) matters for a default vLLM server. */
+export interface PoolingClientOptions {
+  /** Server root, e.g. `http://localhost:8000` (the client posts to `${baseUrl}/pooling`). Default from host/port. */
+  readonly baseUrl?: string;
+  /** Used when `baseUrl` is absent. Default `localhost`. */
+  readonly host?: string;
+  /** Used when `baseUrl` is absent. Default 8000 (vLLM's). */
+  readonly port?: number;
+  /** Served model name; omitted from requests when absent (the server then uses its only model). */
+  readonly model?: string;
+  /** Sent as `Authorization: Bearer …` (vLLM's `--api-key`). Never logged nor put in error messages. */
+  readonly apiKey?: string;
+  /** Wire format, default `'base64'` (works on every vLLM version, ~4× smaller than float JSON). */
+  readonly encoding?: PoolingEncoding;
+  /** Element type for base64/bytes (`embed_dtype`, v0.11.1+). Default `'float32'`. */
+  readonly embedDtype?: EmbedDtype;
+  /** Byte order asked for (`endianness`). Default `'little'`, always sent with base64/bytes. */
+  readonly endianness?: Endianness;
+  /**
+   * Vector width. Binary encodings carry no shape, so without it the client learns it once with a one-input
+   * float request (which also detects an `embed`-task server). Checked against every response.
+   */
+  readonly dim?: number;
+  /**
+   * `task` field, sent only when set. From vLLM v0.21 it must equal the task the server was started with
+   * (`--pooler-config.task token_embed`), else 400; older servers pick `token_embed` for `/pooling` by default.
+   */
+  readonly task?: string;
+  /** `truncate_prompt_tokens`: keep k tokens, or -1 for the model's maximum. Unset: over-long inputs are a 400. */
+  readonly truncatePromptTokens?: number;
+  /** `add_special_tokens` (server default true: BGE-M3 wraps texts in `<s>` … `</s>`). Sent only when set. */
+  readonly addSpecialTokens?: boolean;
+  /**
+   * Drop the first row of every matrix: BGE-M3's ColBERT convention (FlagEmbedding's `colbert_vecs` skip `<s>`).
+   * Use it with server configuration B (`--pooler-config.task token_embed` without the BgeM3EmbeddingModel
+   * override), which returns every token; configuration C already drops `<s>` on the server (and applies
+   * `colbert_linear`, which B does not), so leave this off there. See the README's "vLLM server configurations".
+   */
+  readonly dropLeadingToken?: boolean;
+  /** Inputs per request, capped at 1024 (vLLM's `VLLM_MAX_COMPLETION_PROMPTS`). Default 32. */
+  readonly batchSize?: number;
+  /** Requests in flight at once. Default 4. */
+  readonly concurrency?: number;
+  /** Per attempt, body included. Default 120000. */
+  readonly timeoutMs?: number;
+  /** Retries after the first attempt for connection errors, timeouts, 408, 409, 429 and 5xx (not 501). Default 2. */
+  readonly maxRetries?: number;
+  /** First backoff delay; doubles per retry, with jitter, up to `maxRetryDelayMs`. Default 500. */
+  readonly retryDelayMs?: number;
+  /** Longest wait between attempts, `Retry-After` included. Default 30000. */
+  readonly maxRetryDelayMs?: number;
+  /**
+   * Response header budget of the HTTP stack (Node's fetch: 16 KiB). `bytes` requests are batched so vLLM's
+   * `metadata` header (~110 bytes per input) fits. The Node entry's `createNodePoolingClient` raises both.
+   */
+  readonly maxHeaderSize?: number;
+  /** Cancels every call of this client. */
+  readonly signal?: AbortSignal;
+  /** Called after each finished request. */
+  readonly onProgress?: (progress: PoolingProgress) => void;
+  /** A `fetch` to use instead of the global one (tests, proxies, undici with a custom dispatcher). */
+  readonly fetch?: typeof fetch;
+  /** A base64 decoder to use instead of the portable one (the Node entry passes a native, checked one). */
+  readonly decodeBase64?: Base64Decoder;
+}
+
+/** Per-call options of {@link PoolingClient.embed}. */
+export interface EmbedCallOptions {
+  /** Cancels this call (in addition to the client's `signal`). */
+  readonly signal?: AbortSignal;
+  /** Called after each finished request of this call (in addition to the client's `onProgress`). */
+  readonly onProgress?: (progress: PoolingProgress) => void;
+}
+
+/** Token counts the server reported, summed over requests. */
+export interface PoolingUsage {
+  readonly promptTokens: number;
+  readonly totalTokens: number;
+}
+
+/** What {@link PoolingClient.embed} returns. */
+export interface EmbedResult {
+  /** One matrix per input, in input order. */
+  readonly matrices: TokenMatrix[];
+  readonly usage: PoolingUsage;
+  /** HTTP requests that succeeded (`/pooling` and `/tokenize`), retries not counted. */
+  readonly requests: number;
+}
+
+/** vLLM's default cap on inputs per request (`VLLM_MAX_COMPLETION_PROMPTS`). */
+export const MAX_PROMPTS_PER_REQUEST = 1024;
+// Generous upper bound of one `bytes` metadata item (`{"index": 1023, "embed_dtype": "bfloat16", …}` ≈ 120 B),
+// plus room for id/model/usage and the other response headers.
+const METADATA_BYTES_PER_ITEM = 160;
+const HEADER_RESERVE = 2048;
+
+interface Batch {
+  readonly start: number;
+  readonly inputs: readonly PoolingInput[];
+  readonly tokens: boolean;
+}
+
+interface BatchResult {
+  readonly matrices: TokenMatrix[];
+  readonly usage: PoolingUsage | undefined;
+  readonly requests: number;
+}
+
+/** Raised inside a call when a sibling request failed: the sibling's error is the one reported. */
+class SiblingFailed extends Error {}
+
+/**
+ * A client for vLLM's `POST /pooling` returning one {@link TokenMatrix} per input (one row per token).
+ * Splits large inputs into requests under the server's prompt cap, sends them with bounded concurrency,
+ * retries transient failures, reassembles by `index`, and never returns partial or garbled matrices.
+ *
+ * @example
+ * // vllm serve BAAI/bge-m3 --pooler-config.task token_embed
+ * const client = new PoolingClient({ baseUrl: 'http://localhost:8000', model: 'BAAI/bge-m3' });
+ * const { matrices } = await client.embed(['What is MaxSim?', 'MaxSim sums per-token maxima.']);
+ * matrices[0].rows; // tokens of the first text (with <s> and </s>), matrices[0].dim === 1024
+ */
+export class PoolingClient {
+  readonly baseUrl: string;
+  readonly encoding: PoolingEncoding;
+  readonly embedDtype: EmbedDtype;
+  readonly endianness: Endianness;
+  readonly batchSize: number;
+  readonly concurrency: number;
+  readonly timeoutMs: number;
+  readonly maxRetries: number;
+  readonly #options: PoolingClientOptions;
+  readonly #fetch: typeof fetch;
+  #dim: number | undefined;
+
+  constructor(options: PoolingClientOptions = {}) {
+    this.#options = options;
+    this.baseUrl = resolveBaseUrl(options);
+    this.encoding = oneOf('encoding', options.encoding ?? 'base64', ['float', 'base64', 'bytes', 'bytes_only']);
+    this.embedDtype = oneOf('embedDtype', options.embedDtype ?? 'float32', EMBED_DTYPES);
+    this.endianness = oneOf('endianness', options.endianness ?? 'little', ['little', 'big', 'native']);
+    const batchSize = positiveInt('batchSize', options.batchSize ?? 32);
+    if (batchSize > MAX_PROMPTS_PER_REQUEST) {
+      throw new InvalidArgumentError(
+        `batchSize is ${batchSize}, above vLLM's ${MAX_PROMPTS_PER_REQUEST}-prompt cap per request ` +
+          '(VLLM_MAX_COMPLETION_PROMPTS); use at most 1024',
+      );
+    }
+    this.batchSize =
+      this.encoding === 'bytes'
+        ? Math.max(
+            1,
+            Math.min(
+              batchSize,
+              Math.floor((positiveInt('maxHeaderSize', options.maxHeaderSize ?? 16384) - HEADER_RESERVE) / METADATA_BYTES_PER_ITEM),
+            ),
+          )
+        : batchSize;
+    this.concurrency = positiveInt('concurrency', options.concurrency ?? 4);
+    this.timeoutMs = positiveInt('timeoutMs', options.timeoutMs ?? 120_000);
+    this.maxRetries = nonNegativeInt('maxRetries', options.maxRetries ?? 2);
+    if (options.dim !== undefined) positiveInt('dim', options.dim);
+    if (options.truncatePromptTokens !== undefined) {
+      const t = options.truncatePromptTokens;
+      if (!Number.isInteger(t) || t < -1 || t === 0) {
+        throw new InvalidArgumentError(`truncatePromptTokens is ${String(t)}, expected -1 or an integer >= 1`);
+      }
+    }
+    this.#dim = options.dim;
+    const f = options.fetch ?? (globalThis as { fetch?: typeof fetch }).fetch;
+    if (typeof f !== 'function') {
+      throw new InvalidArgumentError('no fetch in this runtime: pass options.fetch (Node >= 18 has a global fetch)');
+    }
+    // Called as a plain function, never as a method of this client: browsers throw "Illegal invocation" when
+    // window.fetch runs with another `this`.
+    this.#fetch = (input, init) => f(input, init);
+  }
+
+  /** The vector width, once known (from options or a response). */
+  get dim(): number | undefined {
+    return this.#dim;
+  }
+
+  /**
+   * Embeds `inputs` (texts, or token-id lists) into one {@link TokenMatrix} each, in input order.
+   * Throws {@link PoolingHttpError}, {@link PoolingResponseError} (incl. {@link PoolingEmbedTaskError}),
+   * {@link PoolingTimeoutError}, {@link PoolingConnectionError} or {@link PoolingAbortedError}; on any failure
+   * the in-flight requests of the call are cancelled and nothing is returned.
+   *
+   * @example
+   * const { matrices, usage } = await client.embed(docs, { onProgress: (p) => console.log(p.completed) });
+   */
+  async embed(inputs: readonly PoolingInput[], options: EmbedCallOptions = {}): Promise<EmbedResult> {
+    if (!Array.isArray(inputs)) {
+      throw new InvalidArgumentError(`embed() takes an array of texts or token-id lists, got ${typeof inputs}`);
+    }
+    const batches = this.#plan(inputs);
+    const controller = new AbortController();
+    const signals = [this.#options.signal, options.signal].filter((s): s is AbortSignal => s !== undefined);
+    const callerAborted = (): AbortSignal | undefined => signals.find((s) => s.aborted);
+    const early = callerAborted();
+    if (early !== undefined) throw new PoolingAbortedError(early.reason);
+    const onAbort = (): void => controller.abort();
+    for (const s of signals) s.addEventListener('abort', onAbort, { once: true });
+    const progress = [this.#options.onProgress, options.onProgress].filter(
+      (p): p is (progress: PoolingProgress) => void => p !== undefined,
+    );
+    const call: CallContext = { signal: controller.signal, callerAborted };
+    try {
+      if (inputs.length > 0 && this.#dim === undefined && (this.encoding === 'base64' || this.encoding === 'bytes_only')) {
+        await this.#learnDim(inputs[0]!, call);
+      }
+      const matrices: TokenMatrix[] = new Array<TokenMatrix>(inputs.length);
+      let promptTokens = 0;
+      let totalTokens = 0;
+      let requests = 0;
+      let completed = 0;
+      let requestsCompleted = 0;
+      let failure: { error: unknown } | undefined;
+      let next = 0;
+      const worker = async (): Promise<void> => {
+        while (failure === undefined && next < batches.length) {
+          const batch = batches[next++]!;
+          try {
+            const result = await this.#runBatch(batch, call);
+            if (failure !== undefined) return;
+            // Reassembly by position inside the batch (the server's `index`), never by arrival order.
+            result.matrices.forEach((m, i) => {
+              matrices[batch.start + i] = m;
+            });
+            promptTokens += result.usage?.promptTokens ?? 0;
+            totalTokens += result.usage?.totalTokens ?? 0;
+            requests += result.requests;
+            completed += batch.inputs.length;
+            requestsCompleted++;
+            const p = { completed, total: inputs.length, requestsCompleted, requests: batches.length };
+            for (const report of progress) report(p);
+          } catch (error) {
+            if (failure === undefined && !(error instanceof SiblingFailed)) {
+              failure = { error };
+              controller.abort();
+            }
+            return;
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(this.concurrency, batches.length) }, worker));
+      if (failure !== undefined) throw failure.error;
+      const aborted = callerAborted();
+      if (aborted !== undefined) throw new PoolingAbortedError(aborted.reason);
+      return { matrices, usage: { promptTokens, totalTokens }, requests };
+    } finally {
+      for (const s of signals) s.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** Consecutive inputs of one kind (texts or token lists: vLLM wants one kind per request), batchSize at most. */
+  #plan(inputs: readonly PoolingInput[]): Batch[] {
+    const batches: Batch[] = [];
+    let start = 0;
+    while (start < inputs.length) {
+      const tokens = isTokenList(inputs[start], start);
+      let end = start + 1;
+      while (end < inputs.length && end - start < this.batchSize && isTokenList(inputs[end], end) === tokens) end++;
+      batches.push({ start, inputs: inputs.slice(start, end), tokens });
+      start = end;
+    }
+    return batches;
+  }
+
+  async #learnDim(first: PoolingInput, call: CallContext): Promise<void> {
+    const body = this.#body([first], 'float');
+    const dim = await this.#exchange('/pooling', body, call, async (res, ctx) => {
+      const json = await readJson(res, ctx.url);
+      const items = checkItems(json, 1, ctx.url);
+      const m = decodeFloatMatrix(items[0]!.data, { label: 'dim probe item 0' });
+      return m.dim;
+    });
+    this.#dim = dim;
+  }
+
+  async #runBatch(batch: Batch, call: CallContext): Promise<BatchResult> {
+    let rowCounts: number[] | undefined;
+    let tokenizeRequests = 0;
+    if (this.encoding === 'bytes_only') {
+      const counted = await this.#countTokens(batch, call);
+      rowCounts = counted.counts;
+      tokenizeRequests = counted.requests;
+    }
+    const body = this.#body(batch.inputs, this.encoding);
+    const result = await this.#exchange('/pooling', body, call, async (res, ctx) => {
+      const decoded = await this.#decode(res, ctx.url, batch, rowCounts);
+      return decoded;
+    });
+    const matrices = this.#options.dropLeadingToken === true ? result.matrices.map(dropFirstRow) : result.matrices;
+    return { matrices, usage: result.usage, requests: 1 + tokenizeRequests };
+  }
+
+  #body(inputs: readonly PoolingInput[], encoding: PoolingEncoding): string {
+    const o = this.#options;
+    const body: Record<string, unknown> = {};
+    if (o.model !== undefined && o.model !== '') body.model = o.model;
+    body.input = inputs;
+    body.encoding_format = encoding;
+    if (encoding !== 'float') {
+      body.embed_dtype = this.embedDtype;
+      body.endianness = this.endianness;
+    }
+    if (o.task !== undefined) body.task = o.task;
+    if (o.truncatePromptTokens !== undefined) body.truncate_prompt_tokens = o.truncatePromptTokens;
+    if (o.addSpecialTokens !== undefined) body.add_special_tokens = o.addSpecialTokens;
+    return JSON.stringify(body);
+  }
+
+  async #decode(
+    res: Response,
+    url: string,
+    batch: Batch,
+    rowCounts: number[] | undefined,
+  ): Promise<{ matrices: TokenMatrix[]; usage: PoolingUsage | undefined }> {
+    const n = batch.inputs.length;
+    const contentType = res.headers.get('content-type') ?? '';
+    if (this.encoding === 'bytes' || this.encoding === 'bytes_only') {
+      if (contentType.includes('json')) {
+        throw new PoolingResponseError(
+          `${url} answered JSON to encoding_format "${this.encoding}": the server predates vLLM ` +
+            `${this.encoding === 'bytes' ? '0.11.1' : '0.13'}; use encoding "base64"`,
+        );
+      }
+      const body = new Uint8Array(await res.arrayBuffer());
+      if (this.encoding === 'bytes') {
+        const meta = parseBytesMetadata(res.headers.get('metadata'), body.byteLength);
+        if (meta.items.length !== n) {
+          throw new PoolingResponseError(`${url}: metadata lists ${meta.items.length} items for ${n} inputs`);
+        }
+        const matrices = this.#checkDims(decodeBytesBody(body, meta, this.#dimOption()));
+        return { matrices, usage: meta.usage };
+      }
+      const dim = this.#dim!;
+      const total = body.byteLength / (dim * bytesPerElement(this.embedDtype));
+      const counts = reconcileRowCounts(rowCounts!, total, url);
+      const matrices = splitBytesOnlyBody(body, {
+        rowCounts: counts,
+        dim,
+        dtype: this.embedDtype,
+        endianness: this.endianness,
+      });
+      const promptTokens = rowCounts!.reduce((a, b) => a + b, 0);
+      return { matrices, usage: { promptTokens, totalTokens: promptTokens } };
+    }
+    const json = await readJson(res, url);
+    const items = checkItems(json, n, url);
+    let matrices: TokenMatrix[];
+    if (this.encoding === 'float') {
+      const hint = this.#dim ?? firstRowLength(items);
+      matrices = items.map((item, i) =>
+        decodeFloatMatrix(item.data, hint === undefined ? { label: `item ${i}` } : { dim: hint, label: `item ${i}` }),
+      );
+    } else {
+      const dim = this.#dim!;
+      matrices = items.map((item, i) =>
+        decodeBase64Matrix(item.data, {
+          dim,
+          dtype: this.embedDtype,
+          endianness: this.endianness,
+          label: `item ${i}`,
+          ...(this.#options.decodeBase64 === undefined ? {} : { decodeBase64: this.#options.decodeBase64 }),
+        }),
+      );
+    }
+    const usage = readUsage(json);
+    if (this.encoding === 'base64') checkTokenLevel(matrices, usage, url);
+    return { matrices: this.#checkDims(matrices), usage };
+  }
+
+  #dimOption(): { dim?: number } {
+    return this.#dim === undefined ? {} : { dim: this.#dim };
+  }
+
+  /** Every matrix of the client's life must share one width; the first response fixes it when unset. */
+  #checkDims(matrices: TokenMatrix[]): TokenMatrix[] {
+    for (let i = 0; i < matrices.length; i++) {
+      const dim = matrices[i]!.dim;
+      if (this.#dim === undefined) this.#dim = dim;
+      else if (dim !== this.#dim) {
+        throw new PoolingResponseError(
+          `item ${i} has ${dim}-wide vectors but this client has seen ${this.#dim}-wide ones: one client must talk ` +
+            'to one model (or pass dim to match it)',
+        );
+      }
+    }
+    return matrices;
+  }
+
+  /** Row counts for `bytes_only`: token-id prompts count themselves, texts are counted by `/tokenize`. */
+  async #countTokens(batch: Batch, call: CallContext): Promise<{ counts: number[]; requests: number }> {
+    const o = this.#options;
+    let requests = 0;
+    const counts = await Promise.all(
+      batch.inputs.map(async (input) => {
+        let count: number;
+        let maxModelLen: number | undefined;
+        if (typeof input !== 'string') {
+          count = input.length;
+        } else {
+          const body: Record<string, unknown> = { prompt: input };
+          if (o.model !== undefined && o.model !== '') body.model = o.model;
+          if (o.addSpecialTokens !== undefined) body.add_special_tokens = o.addSpecialTokens;
+          const info = await this.#exchange('/tokenize', JSON.stringify(body), call, async (res, ctx) => {
+            const json = (await readJson(res, ctx.url)) as { count?: unknown; max_model_len?: unknown };
+            if (!Number.isInteger(json.count) || (json.count as number) < 0) {
+              throw new PoolingResponseError(`${ctx.url}: response has no integer "count"`);
+            }
+            return {
+              count: json.count as number,
+              maxModelLen: Number.isInteger(json.max_model_len) ? (json.max_model_len as number) : undefined,
+            };
+          }, bytesOnlyNeedsTokenize);
+          requests++;
+          count = info.count;
+          maxModelLen = info.maxModelLen;
+        }
+        const t = o.truncatePromptTokens;
+        if (t !== undefined && t > 0) count = Math.min(count, t);
+        if (t === -1 && maxModelLen !== undefined) count = Math.min(count, maxModelLen);
+        return count;
+      }),
+    );
+    return { counts, requests };
+  }
+
+  /**
+   * One request with retries: connection errors, timeouts and retryable statuses are retried with exponential
+   * backoff and jitter (or the server's Retry-After); other 4xx, malformed bodies and aborts are not.
+   */
+  async #exchange<T>(
+    path: string,
+    body: string,
+    call: CallContext,
+    read: (res: Response, ctx: { url: string }) => Promise<T>,
+    onStatus?: (status: number, url: string) => MaxsimError | undefined,
+  ): Promise<T> {
+    const url = `${this.baseUrl}${path}`;
+    const requestId = newRequestId();
+    const headers: Record<string, string> = {
+      'Content-Type': 'application/json',
+      Accept: 'application/json, application/octet-stream',
+      'X-Request-Id': requestId,
+    };
+    if (this.#options.apiKey !== undefined && this.#options.apiKey !== '') {
+      headers.Authorization = `Bearer ${this.#options.apiKey}`;
+    }
+    for (let attempt = 1; ; attempt++) {
+      if (call.signal.aborted) throw abortError(call);
+      const attemptController = new AbortController();
+      const stopAttempt = (): void => attemptController.abort();
+      call.signal.addEventListener('abort', stopAttempt, { once: true });
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        attemptController.abort();
+      }, this.timeoutMs);
+      let retryAfterMs: number | undefined;
+      let lastError: unknown;
+      try {
+        let res: Response;
+        try {
+          res = await this.#fetch(url, { method: 'POST', headers, body, signal: attemptController.signal });
+        } catch (cause) {
+          throw new TransientFailure(cause);
+        }
+        if (!res.ok) {
+          const special = onStatus?.(res.status, url);
+          const error = special ?? (await httpError(res, url, requestId, attempt));
+          if (error instanceof PoolingHttpError && error.retryable && attempt <= this.maxRetries) {
+            retryAfterMs = parseRetryAfter(res.headers);
+            throw new TransientFailure(error);
+          }
+          throw error;
+        }
+        try {
+          return await read(res, { url });
+        } catch (err) {
+          if (err instanceof MaxsimError) throw err;
+          // The body stopped arriving (reset, abort mid-stream): as transient as a failed connect.
+          throw new TransientFailure(err);
+        }
+      } catch (err) {
+        if (call.signal.aborted) throw abortError(call);
+        if (!(err instanceof TransientFailure)) throw err;
+        lastError = err.cause;
+        // A header too large for this HTTP stack fails the same way every time: not worth a retry.
+        if (!timedOut && isHeaderOverflow(lastError)) throw new PoolingConnectionError(url, attempt, lastError);
+        if (attempt > this.maxRetries) {
+          if (timedOut) throw new PoolingTimeoutError(url, this.timeoutMs, attempt);
+          if (lastError instanceof PoolingHttpError) throw lastError;
+          throw new PoolingConnectionError(url, attempt, lastError);
+        }
+      } finally {
+        clearTimeout(timer);
+        call.signal.removeEventListener('abort', stopAttempt);
+      }
+      await sleep(this.#backoff(attempt, retryAfterMs), call);
+    }
+  }
+
+  #backoff(attempt: number, retryAfterMs: number | undefined): number {
+    const cap = this.#options.maxRetryDelayMs ?? 30_000;
+    if (retryAfterMs !== undefined) return Math.min(cap, retryAfterMs);
+    const base = (this.#options.retryDelayMs ?? 500) * 2 ** (attempt - 1);
+    // "Equal jitter": at least half the exponential delay, so retries spread out but still back off.
+    return Math.min(cap, base / 2 + Math.random() * (base / 2));
+  }
+}
+
+interface CallContext {
+  readonly signal: AbortSignal;
+  readonly callerAborted: () => AbortSignal | undefined;
+}
+
+class TransientFailure extends Error {
+  constructor(cause: unknown) {
+    super('transient', { cause });
+  }
+}
+
+function abortError(call: CallContext): Error {
+  const s = call.callerAborted();
+  return s !== undefined ? new PoolingAbortedError(s.reason) : new SiblingFailed('a sibling request failed');
+}
+
+function bytesOnlyNeedsTokenize(status: number, url: string): MaxsimError | undefined {
+  if (status !== 404 && status !== 405) return undefined;
+  return new PoolingResponseError(
+    `encoding "bytes_only" sends no per-input shapes, so the client counts each text's tokens with /tokenize, ` +
+      `but ${url} answered ${status}. Use encoding "bytes" or "base64", or pass token-id lists as inputs.`,
+    { code: 'E_POOLING_ROW_COUNTS' },
+  );
+}
+
+/**
+ * Per-input rows from `/tokenize` counts and the body's total rows. Configuration B returns every token
+ * (rows = count); configuration C drops `<s>` (rows = count − 1): the totals say which.
+ */
+function reconcileRowCounts(counts: readonly number[], totalRows: number, url: string): number[] {
+  const n = counts.length;
+  const sum = counts.reduce((a, b) => a + b, 0);
+  if (totalRows === n && sum !== n && sum !== 2 * n) {
+    throw new PoolingEmbedTaskError(`${url}: the bytes_only body holds one row per input for ${sum} prompt tokens`);
+  }
+  const dropped = (sum - totalRows) / n;
+  if (Number.isInteger(totalRows) && Number.isInteger(dropped) && (dropped === 0 || dropped === 1) &&
+    counts.every((c) => c - dropped >= 0)) {
+    return counts.map((c) => c - dropped);
+  }
+  throw new PoolingResponseError(
+    `${url}: the bytes_only body holds ${totalRows} rows but /tokenize counted ${sum} tokens for ${n} inputs, ` +
+      'which fits neither "every token" nor "all but <s>": truncated body, wrong dim, or a model that filters ' +
+      'tokens differently. Use encoding "bytes" (its metadata carries each shape).',
+  );
+}
+
+async function readJson(res: Response, url: string): Promise<unknown> {
+  const text = await res.text();
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (cause) {
+    throw new PoolingResponseError(
+      `${url} answered ${res.status} with a body that is not JSON (${(cause as Error).message}): ` +
+        JSON.stringify(text.slice(0, 120)),
+      { cause },
+    );
+  }
+}
+
+interface PoolingItem {
+  readonly index: number;
+  readonly data: unknown;
+}
+
+/** The `data` list of a JSON response, checked and put in `index` order. */
+function checkItems(json: unknown, n: number, url: string): PoolingItem[] {
+  const data = (json as { data?: unknown } | null)?.data;
+  if (!Array.isArray(data)) {
+    throw new PoolingResponseError(`${url}: response has no "data" list (got ${JSON.stringify(json)?.slice(0, 120)})`);
+  }
+  if (data.length !== n) {
+    throw new PoolingResponseError(`${url}: response has ${data.length} items for ${n} inputs`);
+  }
+  const items = new Array<PoolingItem>(n);
+  for (let k = 0; k < n; k++) {
+    const item = data[k] as { index?: unknown; data?: unknown } | null;
+    const index = item?.index;
+    if (typeof index !== 'number' || !Number.isInteger(index) || index < 0 || index >= n || items[index] !== undefined) {
+      throw new PoolingResponseError(
+        `${url}: item ${k} has index ${JSON.stringify(index)}; expected each of 0..${n - 1} exactly once`,
+      );
+    }
+    items[index] = { index, data: item!.data };
+  }
+  return items;
+}
+
+function firstRowLength(items: readonly PoolingItem[]): number | undefined {
+  for (const item of items) {
+    const first: unknown = Array.isArray(item.data) ? item.data[0] : undefined;
+    if (Array.isArray(first)) return first.length;
+  }
+  return undefined;
+}
+
+function readUsage(json: unknown): PoolingUsage | undefined {
+  const usage = (json as { usage?: { prompt_tokens?: unknown; total_tokens?: unknown } } | null)?.usage;
+  if (usage === null || typeof usage !== 'object' || typeof usage.prompt_tokens !== 'number') return undefined;
+  return {
+    promptTokens: usage.prompt_tokens,
+    totalTokens: typeof usage.total_tokens === 'number' ? usage.total_tokens : usage.prompt_tokens,
+  };
+}
+
+/**
+ * base64 has no shape, so an `embed`-task server's one `[dim]` vector per input would decode as one row. A
+ * token-level server returns (about) one row per prompt token: every input one row while the prompts were
+ * longer than two tokens each means pooled vectors.
+ */
+function checkTokenLevel(matrices: readonly TokenMatrix[], usage: PoolingUsage | undefined, url: string): void {
+  const n = matrices.length;
+  if (n === 0 || usage === undefined || !matrices.every((m) => m.rows === 1)) return;
+  if (usage.promptTokens !== n && usage.promptTokens !== 2 * n) {
+    throw new PoolingEmbedTaskError(
+      `${url}: all ${n} items decoded to a single row while the prompts had ${usage.promptTokens} tokens`,
+    );
+  }
+}
+
+function dropFirstRow(m: TokenMatrix): TokenMatrix {
+  if (m.rows === 0) return m;
+  return { data: m.data.subarray(m.dim), rows: m.rows - 1, dim: m.dim };
+}
+
+async function httpError(res: Response, url: string, sentId: string, attempts: number): Promise<PoolingHttpError> {
+  let text = '';
+  try {
+    text = await res.text();
+  } catch (cause) {
+    // The status is the error; a body that fails to arrive only costs us the server's wording.
+    text = `(error body unreadable: ${(cause as Error).message})`;
+  }
+  let message: string | undefined;
+  let type: string | undefined;
+  let param: string | undefined;
+  try {
+    const json = JSON.parse(text) as Record<string, unknown>;
+    const nested = json.error;
+    if (typeof nested === 'string') {
+      message = nested; // `{"error": "Unauthorized"}` from --api-key
+    } else if (nested !== null && typeof nested === 'object') {
+      const e = nested as Record<string, unknown>;
+      message = typeof e.message === 'string' ? e.message : undefined;
+      type = typeof e.type === 'string' ? e.type : undefined;
+      param = typeof e.param === 'string' ? e.param : undefined;
+    } else if (typeof json.message === 'string') {
+      message = json.message; // the flat envelope of vLLM < 0.10.1
+      type = typeof json.type === 'string' ? json.type : undefined;
+      param = typeof json.param === 'string' ? json.param : undefined;
+    } else if (typeof json.detail === 'string') {
+      message = json.detail; // FastAPI's own `{"detail": "Not Found"}`
+    }
+  } catch {
+    message = text.trim() === '' ? undefined : text.trim().slice(0, 500);
+  }
+  return new PoolingHttpError({
+    status: res.status,
+    statusText: res.statusText,
+    url,
+    serverMessage: message,
+    serverType: type,
+    param,
+    requestId: res.headers.get('x-request-id') ?? sentId,
+    attempts,
+  });
+}
+
+/** `Retry-After` (seconds or an HTTP date) or OpenAI's `retry-after-ms`, in milliseconds. */
+function parseRetryAfter(headers: Headers): number | undefined {
+  const ms = headers.get('retry-after-ms');
+  if (ms !== null && Number.isFinite(Number(ms)) && Number(ms) >= 0) return Number(ms);
+  const value = headers.get('retry-after');
+  if (value === null) return undefined;
+  const seconds = Number(value);
+  if (value.trim() !== '' && Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
+}
+
+function isHeaderOverflow(err: unknown): boolean {
+  for (let c = err, depth = 0; c !== null && c !== undefined && depth < 4; depth++) {
+    const code = (c as { code?: unknown }).code;
+    if (code === 'UND_ERR_HEADERS_OVERFLOW' || code === 'HPE_HEADER_OVERFLOW') return true;
+    c = (c as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+function sleep(ms: number, call: CallContext): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (call.signal.aborted) {
+      reject(abortError(call));
+      return;
+    }
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(abortError(call));
+    };
+    const timer = setTimeout(() => {
+      call.signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    call.signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+function newRequestId(): string {
+  const c = (globalThis as { crypto?: { randomUUID?: () => string } }).crypto;
+  if (c?.randomUUID !== undefined) return `maxsim-${c.randomUUID()}`;
+  return `maxsim-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
+}
+
+function resolveBaseUrl(o: PoolingClientOptions): string {
+  let url = o.baseUrl;
+  if (url === undefined) {
+    const host = o.host ?? 'localhost';
+    const port = o.port ?? 8000;
+    if (!Number.isInteger(port) || port < 1 || port > 65535) {
+      throw new InvalidArgumentError(`port is ${String(port)}, expected an integer 1..65535`);
+    }
+    url = `http://${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${port}`;
+  }
+  if (!/^https?:\/\//i.test(url)) {
+    throw new InvalidArgumentError(`baseUrl is ${JSON.stringify(url)}, expected http://host:port or https://…`);
+  }
+  return url.replace(/\/+$/, '');
+}
+
+function isTokenList(input: PoolingInput | undefined, i: number): boolean {
+  if (typeof input === 'string') return false;
+  if (Array.isArray(input) && input.every((t) => Number.isInteger(t) && t >= 0)) return true;
+  throw new InvalidArgumentError(
+    `input ${i} is ${Array.isArray(input) ? 'a list with a non-integer or negative token id' : typeof input}; ` +
+      'each input must be a string or a list of token ids',
+  );
+}
+
+function oneOf<T extends string>(name: string, value: T, allowed: readonly T[]): T {
+  if (!allowed.includes(value)) {
+    throw new InvalidArgumentError(`${name} is ${JSON.stringify(value)}, expected one of ${allowed.join(', ')}`);
+  }
+  return value;
+}
+
+function positiveInt(name: string, value: number): number {
+  if (!Number.isInteger(value) || value < 1) {
+    throw new InvalidArgumentError(`${name} is ${String(value)}, expected an integer >= 1`);
+  }
+  return value;
+}
+
+function nonNegativeInt(name: string, value: number): number {
+  if (!Number.isInteger(value) || value < 0) {
+    throw new InvalidArgumentError(`${name} is ${String(value)}, expected an integer >= 0`);
+  }
+  return value;
+}
