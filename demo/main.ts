@@ -2,7 +2,7 @@
 // MaxSim on the backend asked for, list them best first, and draw the token alignment of the chosen result.
 // It uses only the public API, imported as a user would (`webgpu-maxsim`; vite.config.ts maps the name).
 //
-// For tests (test/browser-demo.test.ts) the page keeps `data-state` (busy | done | error) and `data-runs`
+// For tests (test/browser/demo.test.ts) the page keeps `data-state` (busy | done | error) and `data-runs`
 // (finished rank attempts) on <body>, so a test can wait for a run without timing guesses.
 import {
   BackendUnavailableError,

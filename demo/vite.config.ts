@@ -18,8 +18,5 @@ export default defineConfig({
     outDir: here('dist'),
     emptyOutDir: true,
     target: 'es2022',
-    rollupOptions: {
-      input: { index: here('index.html'), 'gpu-cases': here('gpu-cases.html') },
-    },
   },
 });

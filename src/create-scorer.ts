@@ -1,9 +1,13 @@
-import { createCpuEngine, type CpuOptions } from './cpu/engine.js';
+// The backend choice: which engine scores, and what happens when WebGPU is missing, software-only or lost.
+// Each entry supplies its platform (the browser's navigator.gpu and Web Workers; Node's Dawn and worker_threads)
+// and exports one createScorer built on createScorerOn.
 import { BackendUnavailableError, InvalidArgumentError } from './core/errors.js';
 import { checkScale, type Scale } from './core/reference.js';
-import { createScorerFromEngine, type BackendChoice, type Scorer } from './core/scorer.js';
+import { createScorerFromEngine, type BackendChoice, type Scorer, type ScoringEngine } from './core/scorer.js';
+import { createCpuEngine, type CpuOptions } from './cpu/engine.js';
+import { withCpuFallback } from './fallback-engine.js';
 import { adoptMaxsimDevice, createMaxsimDevice, describeAdapter, type MaxsimDevice } from './webgpu/device.js';
-import { createWebGpuEngine, type CpuEngineOptions } from './webgpu/engine.js';
+import { createWebGpuEngine } from './webgpu/engine.js';
 
 /** Options for {@link createScorer}. */
 export interface ScorerOptions {
@@ -24,7 +28,7 @@ export interface ScorerOptions {
    */
   readonly fallback?: 'cpu' | 'none';
   /**
-   * The CPU backend: `threads` (default: one per core), `kernel` (`'auto'`: WASM SIMD where it runs, else
+   * The CPU backend (also the fallback's): `threads` (default: one per core), `kernel` (`'auto'`: WASM SIMD where it runs, else
    * TypeScript), `wasmModule` (the precompiled `webgpu-maxsim/maxsim.wasm`, for runtimes such as Cloudflare
    * Workers that refuse to compile WebAssembly from bytes), `workers` (how to start a worker thread).
    */
@@ -32,10 +36,37 @@ export interface ScorerOptions {
 }
 
 /**
+ * What an entry brings to the backend choice: where a `GPU` comes from when the caller gives none, and the CPU
+ * options its runtime defaults to.
+ */
+export interface ScorerPlatform {
+  /**
+   * The `GPU` to use when neither `gpu` nor `device` is given; `undefined` when this runtime has none. May
+   * reject (a native module that fails to load): `'auto'` then scores on the CPU, `'webgpu'` throws.
+   */
+  readonly gpu: () => GPU | undefined | Promise<GPU | undefined>;
+  /** Why there is no GPU, for the error of `backend: 'webgpu'` and for `info.fallbackReason`. */
+  readonly missingGpu: string;
+  /** The CPU options under the caller's own (threads, how workers start). */
+  readonly cpuDefaults: (given: CpuOptions | undefined) => CpuOptions;
+}
+
+/** The universal platform: `navigator.gpu` and the runtime's Web Workers. */
+export const webPlatform: ScorerPlatform = {
+  gpu: () => (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu ?? undefined,
+  missingGpu:
+    'WebGPU is not available here: navigator.gpu is missing. In a browser, use one with WebGPU enabled ' +
+    '(Chrome/Edge 113+, Safari 26+, or Firefox 141+ on Windows) over https or localhost; in Node, import ' +
+    "createScorer from 'webgpu-maxsim/node' (it brings Dawn); or ask for backend: 'cpu'.",
+  cpuDefaults: (given) => given ?? {},
+};
+
+/**
  * Creates a MaxSim scorer on the best backend available (or the one asked for).
  * `'auto'` uses WebGPU only on a hardware adapter (software adapters such as SwiftShader and lavapipe are
- * slower than the CPU path) and falls back to the CPU when there is no adapter or device creation fails;
- * `'webgpu'` uses whatever adapter exists and throws `E_BACKEND_UNAVAILABLE` when there is none.
+ * slower than the CPU path) and falls back to the CPU when there is no adapter or device creation fails,
+ * saying why in `info.fallbackReason`; `'webgpu'` uses whatever adapter exists and throws
+ * `E_BACKEND_UNAVAILABLE` when there is none.
  *
  * @example
  * import { createScorer } from 'webgpu-maxsim';
@@ -43,22 +74,45 @@ export interface ScorerOptions {
  * const ranked = await scorer.rerank(query, docs, { topK: 10 });
  * scorer.destroy();
  */
-export async function createScorer(options: ScorerOptions = {}): Promise<Scorer> {
+export function createScorer(options: ScorerOptions = {}): Promise<Scorer> {
+  return createScorerOn(webPlatform, options);
+}
+
+/**
+ * {@link createScorer} on a given platform: how each entry builds its own.
+ *
+ * @example
+ * const createNodeScorer = (options) => createScorerOn({ ...webPlatform, gpu: loadDawnGpu }, options);
+ */
+export async function createScorerOn(platform: ScorerPlatform, options: ScorerOptions = {}): Promise<Scorer> {
   const backend = options.backend ?? 'auto';
   const scale = checkScale(options.scale ?? 'sum');
   if (backend !== 'auto' && backend !== 'cpu' && backend !== 'webgpu') {
     throw new InvalidArgumentError(`backend must be 'auto', 'cpu' or 'webgpu', got ${JSON.stringify(backend)}`);
   }
-  if (backend === 'cpu') return createScorerFromEngine(await createCpuEngine(options.cpu), scale);
+  const fallback = options.fallback ?? (backend === 'auto' ? 'cpu' : 'none');
+  if (fallback !== 'cpu' && fallback !== 'none') {
+    throw new InvalidArgumentError(`fallback must be 'cpu' or 'none', got ${JSON.stringify(fallback)}`);
+  }
+  const cpuOptions = platform.cpuDefaults(options.cpu);
+  const onCpu = async (reason: string): Promise<Scorer> =>
+    createScorerFromEngine(explained(await createCpuEngine(cpuOptions), reason), scale);
+  if (backend === 'cpu') return onCpu("backend: 'cpu' was asked for");
   const auto = backend === 'auto';
-  const gpu = options.gpu ?? findNavigatorGpu();
+
+  let gpu = options.gpu;
   if (gpu === undefined && options.device === undefined) {
-    if (auto) return createScorerFromEngine(await createCpuEngine(options.cpu), scale);
-    throw new BackendUnavailableError(
-      'WebGPU is not available here: navigator.gpu is missing. In a browser, use one with WebGPU enabled ' +
-        '(Chrome/Edge 113+, Safari 26+, or Firefox 141+ on Windows) over https or localhost; in Node, import ' +
-        "createScorer from 'webgpu-maxsim/node' (it brings Dawn); or ask for backend: 'cpu'.",
-    );
+    try {
+      gpu = await platform.gpu();
+    } catch (err) {
+      const why = `no WebGPU: ${err instanceof Error ? err.message : String(err)}`;
+      if (auto) return onCpu(why);
+      throw new BackendUnavailableError(`${why}. Use backend: 'cpu'.`, { cause: err });
+    }
+    if (gpu === undefined) {
+      if (auto) return onCpu('no WebGPU in this runtime');
+      throw new BackendUnavailableError(platform.missingGpu);
+    }
   }
   let md: MaxsimDevice | undefined;
   try {
@@ -70,16 +124,15 @@ export async function createScorer(options: ScorerOptions = {}): Promise<Scorer>
       throw new BackendUnavailableError(`adapter ${describeAdapter(md.adapter)} is a software adapter`);
     }
     const engine = await createWebGpuEngine(md, {
-      fallback: options.fallback ?? (auto ? 'cpu' : 'none'),
-      ...(options.cpu === undefined ? {} : { cpu: options.cpu }),
       destroyDevice: true, // only acts on a device createMaxsimDevice made, never on an adopted one
       ...(options.precision === undefined ? {} : { precision: options.precision }),
     });
-    return createScorerFromEngine(engine, scale);
+    if (fallback === 'none') return createScorerFromEngine(engine, scale);
+    return createScorerFromEngine(withCpuFallback(engine, () => createCpuEngine(cpuOptions)), scale);
   } catch (err) {
     md?.destroy();
     if (err instanceof InvalidArgumentError) throw err;
-    if (auto) return createScorerFromEngine(await createCpuEngine(options.cpu), scale);
+    if (auto) return onCpu(fallbackReason(err));
     if (err instanceof BackendUnavailableError) throw err;
     throw new BackendUnavailableError(
       `Could not start the WebGPU backend: ${err instanceof Error ? err.message : String(err)}. ` +
@@ -89,7 +142,13 @@ export async function createScorer(options: ScorerOptions = {}): Promise<Scorer>
   }
 }
 
-function findNavigatorGpu(): GPU | undefined {
-  const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
-  return nav?.gpu ?? undefined;
+/** Why `'auto'` did not start WebGPU, in a few words (the first sentence of the error). */
+function fallbackReason(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  return message.split(/\.\s/)[0]!.replace(/\.$/, '');
+}
+
+/** The CPU engine (a plain object of closures), its `info` saying why it runs instead of WebGPU. */
+function explained<C>(engine: ScoringEngine<C>, reason: string): ScoringEngine<C> {
+  return { ...engine, info: { ...engine.info, fallbackReason: reason } };
 }

@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { PageCase, PageResult } from './page.js';
-import { BenchmarkError } from '../core/errors.js';
+import { BenchmarkError } from './errors.js';
 import { launchChromium, serveDirectory, type ChromiumSession, type StaticServer } from '../node/chromium.js';
 
 /** A running browser benchmark page. */
@@ -25,7 +25,7 @@ export interface BrowserBench {
  * await browser.close();
  */
 export async function startBrowserBench(): Promise<BrowserBench> {
-  const root = fileURLToPath(new URL('..', import.meta.url));
+  const root = fileURLToPath(new URL('../../', import.meta.url));
   if (!existsSync(fileURLToPath(new URL('./page.js', import.meta.url)))) {
     throw new BenchmarkError(
       'E_BENCH_DEPENDENCY',

@@ -38,7 +38,8 @@ import {
   type WorkloadSpec,
 } from './workloads.js';
 import { createCpuEngine, type CpuEngine } from '../cpu/engine.js';
-import { BenchmarkError, InvalidArgumentError } from '../core/errors.js';
+import { BenchmarkError } from './errors.js';
+import { InvalidArgumentError } from '../core/errors.js';
 import { maxsimReference } from '../core/reference.js';
 import { nodeCpuWorkerFactory } from '../node/cpu-workers.js';
 
@@ -665,7 +666,7 @@ function browserCase(
  * subprocess with `--json`. Only a source checkout has bench/; an installed package says so.
  */
 async function runIngestion(): Promise<IngestionReport> {
-  const script = fileURLToPath(new URL('../bench/decode.mjs', import.meta.url));
+  const script = fileURLToPath(new URL('../../bench/decode.mjs', import.meta.url));
   if (!existsSync(script)) {
     throw new BenchmarkError('E_BENCH_DEPENDENCY', `the ingestion bench needs ${script}, which only a source checkout has`);
   }

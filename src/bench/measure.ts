@@ -1,7 +1,7 @@
 // Measuring one backend on one workload: upload, first call, warm-up, timed end-to-end calls and (on WebGPU)
 // timed kernel-only dispatches, plus the sample of scores the float64 check needs. Universal: the browser
 // benchmark page runs this same loop inside Chromium.
-import { BenchmarkError } from '../core/errors.js';
+import { BenchmarkError } from './errors.js';
 import { maxAbsDifference } from './metrics.js';
 import type { KernelRun, KernelTimer, KernelTimingMethod } from './webgpu-kernel.js';
 import type { WorkloadData } from './workloads.js';

@@ -7,7 +7,7 @@
 // temporary file. OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are removed from the subprocess's environment only:
 // machines that set them to dodge old OpenBLAS bugs make numpy slower than it would be for a user.
 import { spawn } from 'node:child_process';
-import { BenchmarkError } from '../core/errors.js';
+import { BenchmarkError } from './errors.js';
 import type { WorkloadData } from './workloads.js';
 
 /** The BLAS numpy used, as the subprocess found it. */

@@ -5,7 +5,8 @@
 // The binding layout and the Params words below mirror scoreBatch() in webgpu-scorer.ts; `check()` reads the
 // scores back once and the harness compares them with the engine's own, so a change there that this file
 // misses fails loudly instead of timing the wrong thing.
-import { BenchmarkError, GpuLimitError } from '../core/errors.js';
+import { BenchmarkError } from './errors.js';
+import { GpuLimitError } from '../webgpu/errors.js';
 import type { TokenMatrix } from '../core/token-matrix.js';
 import type { GpuCorpus } from '../webgpu/corpus.js';
 import {

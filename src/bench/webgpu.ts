@@ -2,7 +2,7 @@
 // kernel-only timers for its corpora. Universal: Node passes Dawn's GPU, the browser page passes navigator.gpu.
 import { prepareKernelTimer } from './webgpu-kernel.js';
 import type { KernelTimerFactory } from './measure.js';
-import { BenchmarkError } from '../core/errors.js';
+import { BenchmarkError } from './errors.js';
 import type { ScoringEngine } from '../core/scorer.js';
 import { createMaxsimDevice, describeAdapter, type AdapterSummary, type MaxsimDevice } from '../webgpu/device.js';
 import { createWebGpuEngine, type WebGpuCorpus } from '../webgpu/engine.js';
@@ -37,7 +37,7 @@ export async function startWebGpuBench(gpu: GPU, precision: 'f32' | 'f16'): Prom
   const t0 = performance.now();
   const md = await createMaxsimDevice(gpu);
   try {
-    const engine = await createWebGpuEngine(md, { precision, fallback: 'none' });
+    const engine = await createWebGpuEngine(md, { precision });
     const setupMs = performance.now() - t0;
     const storage = precision === 'f32' ? 'f32' : md.features.shaderF16 ? 'f16' : 'f16-packed';
     return {

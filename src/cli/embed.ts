@@ -3,10 +3,10 @@
 // options shared with `rerank`.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { intOption, type CliCommand } from './common.js';
-import type { EmbedDtype } from '../pooling/encode.js';
+import type { EmbedDtype, PoolingEncoding } from '../pooling/dtypes.js';
 import { createHashEmbedder } from '../embed/hash-embedder.js';
 import { createNodePoolingClient } from '../node/pooling-client.js';
-import type { PoolingEncoding, PoolingUsage } from '../pooling/client.js';
+import type { PoolingUsage } from '../pooling/client.js';
 import type { TokenMatrix } from '../core/token-matrix.js';
 
 /** The seed's four prompts, sent when `embed` gets no TEXT. */

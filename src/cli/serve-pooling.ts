@@ -7,7 +7,7 @@ import {
   startPoolingServer,
   type PoolingServerConfig,
   type PoolingServerMode,
-} from '../testing/pooling-server.js';
+} from '../testing/pooling-server/index.js';
 
 const HELP = `Usage: webgpu-maxsim serve-pooling [options]
 

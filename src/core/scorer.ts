@@ -30,6 +30,11 @@ export interface ScorerInfo {
   readonly precision?: 'f32' | 'f16';
   /** Worker threads in use, for CPU kernels that have them. */
   readonly threads?: number;
+  /**
+   * Why the CPU scores although WebGPU could have been asked for: no WebGPU in the runtime, no adapter, a
+   * software adapter, a failed device, a lost device, or `backend: 'cpu'` asked for. Absent on WebGPU.
+   */
+  readonly fallbackReason?: string | undefined;
 }
 
 /**

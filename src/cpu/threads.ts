@@ -1,5 +1,6 @@
 import { CPU_WORKER_PROTOCOL, type CpuWorkerReply, type CpuWorkerRequest } from './worker-protocol.js';
-import { CpuWorkerError, DestroyedError, MaxsimError } from '../core/errors.js';
+import { CpuWorkerError } from './errors.js';
+import { DestroyedError, MaxsimError } from '../core/errors.js';
 
 /** One started worker thread, as the pool drives it. */
 export interface CpuWorker {

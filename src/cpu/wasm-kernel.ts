@@ -1,4 +1,4 @@
-import { CpuMemoryLimitError } from '../core/errors.js';
+import { CpuMemoryLimitError } from './errors.js';
 import { MAXSIM_WASM_BASE64 } from './maxsim-wasm-bytes.js';
 import type { TokenMatrix } from '../core/token-matrix.js';
 

@@ -17,7 +17,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { extname, join, resolve, sep } from 'node:path';
 import type { Browser, Page } from 'puppeteer-core';
-import { BenchmarkError } from '../core/errors.js';
+import { BenchmarkError } from '../bench/errors.js';
 
 /** Flags that keep Chromium from phoning home or stalling on a closed network (see design/environment.md). */
 export const QUIET_CHROMIUM_FLAGS: readonly string[] = [

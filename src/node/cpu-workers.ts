@@ -1,13 +1,9 @@
-// Node-only wiring for the CPU backend's threads (`worker_threads`, the core count), and the Node entry's
-// createScorer that applies it on top of the Dawn wiring.
+// Node-only wiring for the CPU backend's threads: `worker_threads`, and one thread per core by default.
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { CpuOptions } from '../cpu/engine.js';
-import type { ScorerOptions } from '../create-scorer.js';
-import { createScorer as createDawnScorer } from './dawn.js';
-import type { Scorer } from '../core/scorer.js';
 import type { CpuWorkerFactory, CpuWorkerEvents } from '../cpu/threads.js';
 import type { CpuWorkerReply } from '../cpu/worker-protocol.js';
 
@@ -62,16 +58,4 @@ export function nodeCpuWorkerFactory(): CpuWorkerFactory {
  */
 export function nodeCpuOptions(options: CpuOptions = {}): CpuOptions {
   return { threads: availableParallelism(), workers: nodeCpuWorkerFactory(), ...options };
-}
-
-/**
- * The Node entry's `createScorer`: Dawn for the GPU (see `node-webgpu.ts`) and, for the CPU backend (and the
- * WebGPU backend's CPU fallback), one `worker_threads` worker per core unless `cpu` says otherwise.
- *
- * @example
- * import { createScorer } from 'webgpu-maxsim/node';
- * const scorer = await createScorer({ backend: 'cpu' }); // scorer.info.summary: 'cpu (wasm-simd, 2 threads)'
- */
-export async function createScorer(options: ScorerOptions = {}): Promise<Scorer> {
-  return createDawnScorer({ ...options, cpu: nodeCpuOptions(options.cpu) });
 }

@@ -1,41 +1,36 @@
 // A client for vLLM's POST /pooling with token-level (`token_embed`) models such as BGE-M3: texts in, one
 // TokenMatrix per text out. Universal core: only `fetch`, `AbortController`, timers and `crypto.randomUUID`
 // when present, so it runs in browsers, Deno, Bun and Workers; the Node entry adds an undici dispatcher.
-import type { EmbedDtype } from './encode.js';
+import { EMBED_DTYPES, EMBED_DTYPE_BYTES, ENDIANNESSES, POOLING_ENCODINGS, type EmbedDtype, type Endianness, type PoolingEncoding } from './dtypes.js';
+import { InvalidArgumentError } from '../core/errors.js';
+import { PoolingAbortedError, PoolingResponseError } from './errors.js';
 import {
-  InvalidArgumentError,
-  MaxsimError,
-  PoolingAbortedError,
-  PoolingConnectionError,
-  PoolingEmbedTaskError,
-  PoolingHttpError,
-  PoolingResponseError,
-  PoolingTimeoutError,
-  isRetryableStatus,
-} from '../core/errors.js';
+  bytesOnlyNeedsTokenize,
+  checkItems,
+  checkTokenLevel,
+  dropFirstRow,
+  firstRowLength,
+  readJson,
+  readUsage,
+  reconcileRowCounts,
+  type PoolingUsage,
+} from './response.js';
+import { PoolingTransport, SiblingFailed, type CallContext } from './transport.js';
 import {
-  EMBED_DTYPES,
-  bytesPerElement,
   decodeBase64Matrix,
   decodeBytesBody,
   decodeFloatMatrix,
   parseBytesMetadata,
   splitBytesOnlyBody,
   type Base64Decoder,
-  type Endianness,
 } from './decode.js';
 import type { TokenMatrix } from '../core/token-matrix.js';
 
+export type { PoolingEncoding } from './dtypes.js';
+export type { PoolingUsage } from './response.js';
+
 /** One prompt: a text, or a pre-tokenised list of token ids (sent as is, no special tokens added). */
 export type PoolingInput = string | readonly number[];
-
-/**
- * How vectors travel. `'float'`: nested JSON numbers (every vLLM version; slowest, ~20 bytes per value).
- * `'base64'`: one base64 string per input (every version; float32 only before v0.11.1). `'bytes'`: a binary body
- * plus a `metadata` header (v0.11.1+). `'bytes_only'`: binary body without metadata (≈v0.13+); the client
- * then needs each input's row count, which it gets from `/tokenize`.
- */
-export type PoolingEncoding = 'float' | 'base64' | 'bytes' | 'bytes_only';
 
 /** Progress of an {@link PoolingClient.embed} call, reported after each finished request. */
 export interface PoolingProgress {
@@ -121,12 +116,6 @@ export interface EmbedCallOptions {
   readonly onProgress?: (progress: PoolingProgress) => void;
 }
 
-/** Token counts the server reported, summed over requests. */
-export interface PoolingUsage {
-  readonly promptTokens: number;
-  readonly totalTokens: number;
-}
-
 /** What {@link PoolingClient.embed} returns. */
 export interface EmbedResult {
   /** One matrix per input, in input order. */
@@ -155,9 +144,6 @@ interface BatchResult {
   readonly requests: number;
 }
 
-/** Raised inside a call when a sibling request failed: the sibling's error is the one reported. */
-class SiblingFailed extends Error {}
-
 /**
  * A client for vLLM's `POST /pooling` returning one {@link TokenMatrix} per input (one row per token).
  * Splits large inputs into requests under the server's prompt cap, sends them with bounded concurrency,
@@ -179,15 +165,15 @@ export class PoolingClient {
   readonly timeoutMs: number;
   readonly maxRetries: number;
   readonly #options: PoolingClientOptions;
-  readonly #fetch: typeof fetch;
+  readonly #transport: PoolingTransport;
   #dim: number | undefined;
 
   constructor(options: PoolingClientOptions = {}) {
     this.#options = options;
     this.baseUrl = resolveBaseUrl(options);
-    this.encoding = oneOf('encoding', options.encoding ?? 'base64', ['float', 'base64', 'bytes', 'bytes_only']);
+    this.encoding = oneOf('encoding', options.encoding ?? 'base64', POOLING_ENCODINGS);
     this.embedDtype = oneOf('embedDtype', options.embedDtype ?? 'float32', EMBED_DTYPES);
-    this.endianness = oneOf('endianness', options.endianness ?? 'little', ['little', 'big', 'native']);
+    this.endianness = oneOf('endianness', options.endianness ?? 'little', ENDIANNESSES);
     const batchSize = positiveInt('batchSize', options.batchSize ?? 32);
     if (batchSize > MAX_PROMPTS_PER_REQUEST) {
       throw new InvalidArgumentError(
@@ -222,7 +208,15 @@ export class PoolingClient {
     }
     // Called as a plain function, never as a method of this client: browsers throw "Illegal invocation" when
     // window.fetch runs with another `this`.
-    this.#fetch = (input, init) => f(input, init);
+    this.#transport = new PoolingTransport({
+      baseUrl: this.baseUrl,
+      fetch: (input, init) => f(input, init),
+      apiKey: options.apiKey,
+      timeoutMs: this.timeoutMs,
+      maxRetries: this.maxRetries,
+      retryDelayMs: options.retryDelayMs ?? 500,
+      maxRetryDelayMs: options.maxRetryDelayMs ?? 30_000,
+    });
   }
 
   /** The vector width, once known (from options or a response). */
@@ -319,7 +313,7 @@ export class PoolingClient {
 
   async #learnDim(first: PoolingInput, call: CallContext): Promise<void> {
     const body = this.#body([first], 'float');
-    const dim = await this.#exchange('/pooling', body, call, async (res, ctx) => {
+    const dim = await this.#transport.exchange('/pooling', body, call, async (res, ctx) => {
       const json = await readJson(res, ctx.url);
       const items = checkItems(json, 1, ctx.url);
       const m = decodeFloatMatrix(items[0]!.data, { label: 'dim probe item 0' });
@@ -337,7 +331,7 @@ export class PoolingClient {
       tokenizeRequests = counted.requests;
     }
     const body = this.#body(batch.inputs, this.encoding);
-    const result = await this.#exchange('/pooling', body, call, async (res, ctx) => {
+    const result = await this.#transport.exchange('/pooling', body, call, async (res, ctx) => {
       const decoded = await this.#decode(res, ctx.url, batch, rowCounts);
       return decoded;
     });
@@ -386,7 +380,7 @@ export class PoolingClient {
         return { matrices, usage: meta.usage };
       }
       const dim = this.#dim!;
-      const total = body.byteLength / (dim * bytesPerElement(this.embedDtype));
+      const total = body.byteLength / (dim * EMBED_DTYPE_BYTES[this.embedDtype]);
       const counts = reconcileRowCounts(rowCounts!, total, url);
       const matrices = splitBytesOnlyBody(body, {
         rowCounts: counts,
@@ -455,7 +449,7 @@ export class PoolingClient {
           const body: Record<string, unknown> = { prompt: input };
           if (o.model !== undefined && o.model !== '') body.model = o.model;
           if (o.addSpecialTokens !== undefined) body.add_special_tokens = o.addSpecialTokens;
-          const info = await this.#exchange('/tokenize', JSON.stringify(body), call, async (res, ctx) => {
+          const info = await this.#transport.exchange('/tokenize', JSON.stringify(body), call, async (res, ctx) => {
             const json = (await readJson(res, ctx.url)) as { count?: unknown; max_model_len?: unknown };
             if (!Number.isInteger(json.count) || (json.count as number) < 0) {
               throw new PoolingResponseError(`${ctx.url}: response has no integer "count"`);
@@ -478,301 +472,7 @@ export class PoolingClient {
     return { counts, requests };
   }
 
-  /**
-   * One request with retries: connection errors, timeouts and retryable statuses are retried with exponential
-   * backoff and jitter (or the server's Retry-After); other 4xx, malformed bodies and aborts are not.
-   */
-  async #exchange<T>(
-    path: string,
-    body: string,
-    call: CallContext,
-    read: (res: Response, ctx: { url: string }) => Promise<T>,
-    onStatus?: (status: number, url: string) => MaxsimError | undefined,
-  ): Promise<T> {
-    const url = `${this.baseUrl}${path}`;
-    const requestId = newRequestId();
-    const headers: Record<string, string> = {
-      'Content-Type': 'application/json',
-      Accept: 'application/json, application/octet-stream',
-      'X-Request-Id': requestId,
-    };
-    if (this.#options.apiKey !== undefined && this.#options.apiKey !== '') {
-      headers.Authorization = `Bearer ${this.#options.apiKey}`;
-    }
-    for (let attempt = 1; ; attempt++) {
-      if (call.signal.aborted) throw abortError(call);
-      const attemptController = new AbortController();
-      const stopAttempt = (): void => attemptController.abort();
-      call.signal.addEventListener('abort', stopAttempt, { once: true });
-      let timedOut = false;
-      const timer = setTimeout(() => {
-        timedOut = true;
-        attemptController.abort();
-      }, this.timeoutMs);
-      let retryAfterMs: number | undefined;
-      let lastError: unknown;
-      try {
-        let res: Response;
-        try {
-          res = await this.#fetch(url, { method: 'POST', headers, body, signal: attemptController.signal });
-        } catch (cause) {
-          throw new TransientFailure(cause);
-        }
-        if (!res.ok) {
-          const special = onStatus?.(res.status, url);
-          const error = special ?? (await httpError(res, url, requestId, attempt));
-          if (error instanceof PoolingHttpError && error.retryable && attempt <= this.maxRetries) {
-            retryAfterMs = parseRetryAfter(res.headers);
-            throw new TransientFailure(error);
-          }
-          throw error;
-        }
-        try {
-          return await read(res, { url });
-        } catch (err) {
-          if (err instanceof MaxsimError) throw err;
-          // The body stopped arriving (reset, abort mid-stream): as transient as a failed connect.
-          throw new TransientFailure(err);
-        }
-      } catch (err) {
-        if (call.signal.aborted) throw abortError(call);
-        if (!(err instanceof TransientFailure)) throw err;
-        lastError = err.cause;
-        // A header too large for this HTTP stack fails the same way every time: not worth a retry.
-        if (!timedOut && isHeaderOverflow(lastError)) throw new PoolingConnectionError(url, attempt, lastError);
-        if (attempt > this.maxRetries) {
-          if (timedOut) throw new PoolingTimeoutError(url, this.timeoutMs, attempt);
-          if (lastError instanceof PoolingHttpError) throw lastError;
-          throw new PoolingConnectionError(url, attempt, lastError);
-        }
-      } finally {
-        clearTimeout(timer);
-        call.signal.removeEventListener('abort', stopAttempt);
-      }
-      await sleep(this.#backoff(attempt, retryAfterMs), call);
-    }
-  }
 
-  #backoff(attempt: number, retryAfterMs: number | undefined): number {
-    const cap = this.#options.maxRetryDelayMs ?? 30_000;
-    if (retryAfterMs !== undefined) return Math.min(cap, retryAfterMs);
-    const base = (this.#options.retryDelayMs ?? 500) * 2 ** (attempt - 1);
-    // "Equal jitter": at least half the exponential delay, so retries spread out but still back off.
-    return Math.min(cap, base / 2 + Math.random() * (base / 2));
-  }
-}
-
-interface CallContext {
-  readonly signal: AbortSignal;
-  readonly callerAborted: () => AbortSignal | undefined;
-}
-
-class TransientFailure extends Error {
-  constructor(cause: unknown) {
-    super('transient', { cause });
-  }
-}
-
-function abortError(call: CallContext): Error {
-  const s = call.callerAborted();
-  return s !== undefined ? new PoolingAbortedError(s.reason) : new SiblingFailed('a sibling request failed');
-}
-
-function bytesOnlyNeedsTokenize(status: number, url: string): MaxsimError | undefined {
-  if (status !== 404 && status !== 405) return undefined;
-  return new PoolingResponseError(
-    `encoding "bytes_only" sends no per-input shapes, so the client counts each text's tokens with /tokenize, ` +
-      `but ${url} answered ${status}. Use encoding "bytes" or "base64", or pass token-id lists as inputs.`,
-    { code: 'E_POOLING_ROW_COUNTS' },
-  );
-}
-
-/**
- * Per-input rows from `/tokenize` counts and the body's total rows. Configuration B returns every token
- * (rows = count); configuration C drops `<s>` (rows = count − 1): the totals say which.
- */
-function reconcileRowCounts(counts: readonly number[], totalRows: number, url: string): number[] {
-  const n = counts.length;
-  const sum = counts.reduce((a, b) => a + b, 0);
-  if (totalRows === n && sum !== n && sum !== 2 * n) {
-    throw new PoolingEmbedTaskError(`${url}: the bytes_only body holds one row per input for ${sum} prompt tokens`);
-  }
-  const dropped = (sum - totalRows) / n;
-  if (Number.isInteger(totalRows) && Number.isInteger(dropped) && (dropped === 0 || dropped === 1) &&
-    counts.every((c) => c - dropped >= 0)) {
-    return counts.map((c) => c - dropped);
-  }
-  throw new PoolingResponseError(
-    `${url}: the bytes_only body holds ${totalRows} rows but /tokenize counted ${sum} tokens for ${n} inputs, ` +
-      'which fits neither "every token" nor "all but <s>": truncated body, wrong dim, or a model that filters ' +
-      'tokens differently. Use encoding "bytes" (its metadata carries each shape).',
-  );
-}
-
-async function readJson(res: Response, url: string): Promise<unknown> {
-  const text = await res.text();
-  try {
-    return JSON.parse(text) as unknown;
-  } catch (cause) {
-    throw new PoolingResponseError(
-      `${url} answered ${res.status} with a body that is not JSON (${(cause as Error).message}): ` +
-        JSON.stringify(text.slice(0, 120)),
-      { cause },
-    );
-  }
-}
-
-interface PoolingItem {
-  readonly index: number;
-  readonly data: unknown;
-}
-
-/** The `data` list of a JSON response, checked and put in `index` order. */
-function checkItems(json: unknown, n: number, url: string): PoolingItem[] {
-  const data = (json as { data?: unknown } | null)?.data;
-  if (!Array.isArray(data)) {
-    throw new PoolingResponseError(`${url}: response has no "data" list (got ${JSON.stringify(json)?.slice(0, 120)})`);
-  }
-  if (data.length !== n) {
-    throw new PoolingResponseError(`${url}: response has ${data.length} items for ${n} inputs`);
-  }
-  const items = new Array<PoolingItem>(n);
-  for (let k = 0; k < n; k++) {
-    const item = data[k] as { index?: unknown; data?: unknown } | null;
-    const index = item?.index;
-    if (typeof index !== 'number' || !Number.isInteger(index) || index < 0 || index >= n || items[index] !== undefined) {
-      throw new PoolingResponseError(
-        `${url}: item ${k} has index ${JSON.stringify(index)}; expected each of 0..${n - 1} exactly once`,
-      );
-    }
-    items[index] = { index, data: item!.data };
-  }
-  return items;
-}
-
-function firstRowLength(items: readonly PoolingItem[]): number | undefined {
-  for (const item of items) {
-    const first: unknown = Array.isArray(item.data) ? item.data[0] : undefined;
-    if (Array.isArray(first)) return first.length;
-  }
-  return undefined;
-}
-
-function readUsage(json: unknown): PoolingUsage | undefined {
-  const usage = (json as { usage?: { prompt_tokens?: unknown; total_tokens?: unknown } } | null)?.usage;
-  if (usage === null || typeof usage !== 'object' || typeof usage.prompt_tokens !== 'number') return undefined;
-  return {
-    promptTokens: usage.prompt_tokens,
-    totalTokens: typeof usage.total_tokens === 'number' ? usage.total_tokens : usage.prompt_tokens,
-  };
-}
-
-/**
- * base64 has no shape, so an `embed`-task server's one `[dim]` vector per input would decode as one row. A
- * token-level server returns (about) one row per prompt token: every input one row while the prompts were
- * longer than two tokens each means pooled vectors.
- */
-function checkTokenLevel(matrices: readonly TokenMatrix[], usage: PoolingUsage | undefined, url: string): void {
-  const n = matrices.length;
-  if (n === 0 || usage === undefined || !matrices.every((m) => m.rows === 1)) return;
-  if (usage.promptTokens !== n && usage.promptTokens !== 2 * n) {
-    throw new PoolingEmbedTaskError(
-      `${url}: all ${n} items decoded to a single row while the prompts had ${usage.promptTokens} tokens`,
-    );
-  }
-}
-
-function dropFirstRow(m: TokenMatrix): TokenMatrix {
-  if (m.rows === 0) return m;
-  return { data: m.data.subarray(m.dim), rows: m.rows - 1, dim: m.dim };
-}
-
-async function httpError(res: Response, url: string, sentId: string, attempts: number): Promise<PoolingHttpError> {
-  let text = '';
-  try {
-    text = await res.text();
-  } catch (cause) {
-    // The status is the error; a body that fails to arrive only costs us the server's wording.
-    text = `(error body unreadable: ${(cause as Error).message})`;
-  }
-  let message: string | undefined;
-  let type: string | undefined;
-  let param: string | undefined;
-  try {
-    const json = JSON.parse(text) as Record<string, unknown>;
-    const nested = json.error;
-    if (typeof nested === 'string') {
-      message = nested; // `{"error": "Unauthorized"}` from --api-key
-    } else if (nested !== null && typeof nested === 'object') {
-      const e = nested as Record<string, unknown>;
-      message = typeof e.message === 'string' ? e.message : undefined;
-      type = typeof e.type === 'string' ? e.type : undefined;
-      param = typeof e.param === 'string' ? e.param : undefined;
-    } else if (typeof json.message === 'string') {
-      message = json.message; // the flat envelope of vLLM < 0.10.1
-      type = typeof json.type === 'string' ? json.type : undefined;
-      param = typeof json.param === 'string' ? json.param : undefined;
-    } else if (typeof json.detail === 'string') {
-      message = json.detail; // FastAPI's own `{"detail": "Not Found"}`
-    }
-  } catch {
-    message = text.trim() === '' ? undefined : text.trim().slice(0, 500);
-  }
-  return new PoolingHttpError({
-    status: res.status,
-    statusText: res.statusText,
-    url,
-    serverMessage: message,
-    serverType: type,
-    param,
-    requestId: res.headers.get('x-request-id') ?? sentId,
-    attempts,
-  });
-}
-
-/** `Retry-After` (seconds or an HTTP date) or OpenAI's `retry-after-ms`, in milliseconds. */
-function parseRetryAfter(headers: Headers): number | undefined {
-  const ms = headers.get('retry-after-ms');
-  if (ms !== null && Number.isFinite(Number(ms)) && Number(ms) >= 0) return Number(ms);
-  const value = headers.get('retry-after');
-  if (value === null) return undefined;
-  const seconds = Number(value);
-  if (value.trim() !== '' && Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
-  const date = Date.parse(value);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
-}
-
-function isHeaderOverflow(err: unknown): boolean {
-  for (let c = err, depth = 0; c !== null && c !== undefined && depth < 4; depth++) {
-    const code = (c as { code?: unknown }).code;
-    if (code === 'UND_ERR_HEADERS_OVERFLOW' || code === 'HPE_HEADER_OVERFLOW') return true;
-    c = (c as { cause?: unknown }).cause;
-  }
-  return false;
-}
-
-function sleep(ms: number, call: CallContext): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (call.signal.aborted) {
-      reject(abortError(call));
-      return;
-    }
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(abortError(call));
-    };
-    const timer = setTimeout(() => {
-      call.signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    call.signal.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
-function newRequestId(): string {
-  const c = (globalThis as { crypto?: { randomUUID?: () => string } }).crypto;
-  if (c?.randomUUID !== undefined) return `maxsim-${c.randomUUID()}`;
-  return `maxsim-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
 }
 
 function resolveBaseUrl(o: PoolingClientOptions): string {

@@ -1,38 +1,20 @@
 // Decoders for vLLM /pooling payloads: float JSON, base64 and the binary `bytes` / `bytes_only` bodies, each
 // straight into a Float32Array. Binary paths never create a JS number object per value: they copy, view or
 // table-map bytes. Universal core: no Buffer, no node: imports.
-import type { EmbedDtype } from './encode.js';
-import { PoolingEmbedTaskError, PoolingResponseError } from '../core/errors.js';
+import { float16BitsToFloat } from '../core/float16.js';
+import { EMBED_DTYPES, EMBED_DTYPE_BYTES, type EmbedDtype, type Endianness } from './dtypes.js';
+import { PoolingEmbedTaskError, PoolingResponseError } from './errors.js';
 import type { TokenMatrix } from '../core/token-matrix.js';
 
-/** Byte order vLLM writes with `endianness`; `'native'` is the server's own order (little on x86-64/aarch64). */
-export type Endianness = 'little' | 'big' | 'native';
-
-/** Every {@link EmbedDtype}, in the order vLLM lists them. */
-export const EMBED_DTYPES: readonly EmbedDtype[] = ['float32', 'float16', 'bfloat16', 'fp8_e4m3', 'fp8_e5m2'];
-
-/** Every {@link Endianness}. */
-export const ENDIANNESSES: readonly Endianness[] = ['little', 'big', 'native'];
-
-/**
- * Bytes per element of an {@link EmbedDtype}.
- *
- * @example
- * bytesPerElement('bfloat16'); // 2
- */
-export function bytesPerElement(dtype: EmbedDtype): 1 | 2 | 4 {
-  switch (dtype) {
-    case 'float32':
-      return 4;
-    case 'float16':
-    case 'bfloat16':
-      return 2;
-    case 'fp8_e4m3':
-    case 'fp8_e5m2':
-      return 1;
-    default:
-      throw new PoolingResponseError(`unknown embed_dtype ${JSON.stringify(dtype)}; expected one of ${EMBED_DTYPES.join(', ')}`);
+/** Bytes per element of a dtype named by a server (checked: an unknown name is a malformed response). */
+function elementBytes(dtype: EmbedDtype): 1 | 2 | 4 {
+  const n = EMBED_DTYPE_BYTES[dtype];
+  if (n === undefined) {
+    throw new PoolingResponseError(
+      `unknown embed_dtype ${JSON.stringify(dtype)}; expected one of ${EMBED_DTYPES.join(', ')}`,
+    );
   }
+  return n;
 }
 
 const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
@@ -191,16 +173,6 @@ let halfTable: Float32Array | undefined;
 let e4m3Table: Float32Array | undefined;
 let e5m2Table: Float32Array | undefined;
 
-/** IEEE-754 binary16 bits → value (exact). */
-export function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >>> 10) & 0x1f;
-  const man = h & 0x3ff;
-  if (exp === 0) return sign * man * 2 ** -24;
-  if (exp === 31) return man === 0 ? sign * Infinity : NaN;
-  return sign * (1 + man / 1024) * 2 ** (exp - 15);
-}
-
 /** torch `float8_e4m3fn` bits → value: bias 7, no infinities, `S.1111.111` is NaN, max ±448. */
 export function fp8E4m3ToFloat(b: number): number {
   const sign = b & 0x80 ? -1 : 1;
@@ -237,7 +209,7 @@ function buildTable(size: number, f: (bits: number) => number): Float32Array {
  * decodeTensor(new Uint8Array([0x80, 0x3f]), 'bfloat16', 'little'); // Float32Array [1]
  */
 export function decodeTensor(bytes: Uint8Array, dtype: EmbedDtype, endianness: Endianness): Float32Array {
-  const size = bytesPerElement(dtype);
+  const size = elementBytes(dtype);
   if (bytes.byteLength % size !== 0) {
     throw new PoolingResponseError(
       `truncated binary tensor: ${bytes.byteLength} bytes is not a whole number of ${size}-byte ${dtype} values`,
@@ -282,7 +254,7 @@ export function decodeTensor(bytes: Uint8Array, dtype: EmbedDtype, endianness: E
     }
     return out;
   }
-  const table = (halfTable ??= buildTable(65536, halfToFloat));
+  const table = (halfTable ??= buildTable(65536, float16BitsToFloat));
   if (swap) {
     for (let i = 0; i < n; i++) {
       const x = halves[i]!;
@@ -426,7 +398,7 @@ function matrixFromBytes(
   rows?: number,
   owned = false,
 ): TokenMatrix {
-  const rowBytes = dim * bytesPerElement(dtype);
+  const rowBytes = dim * elementBytes(dtype);
   if (bytes.byteLength % rowBytes !== 0) {
     throw new PoolingResponseError(
       `${label}: ${bytes.byteLength} bytes is not a whole number of rows of ${dim} ${dtype} values ` +
@@ -524,7 +496,7 @@ export function parseBytesMetadata(header: string | null, bodyLength: number): B
       throw new PoolingResponseError(`${where}: unknown endianness ${describe(raw.endianness)}`);
     }
     const elements = (shape as number[]).reduce((a, b) => a * b, 1);
-    const expected = elements * bytesPerElement(embedDtype);
+    const expected = elements * elementBytes(embedDtype);
     if ((end as number) - (start as number) !== expected) {
       throw new PoolingResponseError(
         `${where}: byte range [${start}, ${end}) holds ${(end as number) - (start as number)} bytes but shape ` +
@@ -587,7 +559,7 @@ export function splitBytesOnlyBody(
   body: Uint8Array,
   options: { rowCounts: readonly number[]; dim: number; dtype: EmbedDtype; endianness: Endianness },
 ): TokenMatrix[] {
-  const rowBytes = options.dim * bytesPerElement(options.dtype);
+  const rowBytes = options.dim * elementBytes(options.dtype);
   const total = options.rowCounts.reduce((a, b) => a + b, 0);
   if (total * rowBytes !== body.byteLength) {
     throw new PoolingResponseError(

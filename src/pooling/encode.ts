@@ -2,67 +2,8 @@
 // (PyTorch c10 conversions: round-to-nearest-even everywhere; the overflow and NaN rules differ per dtype, see
 // each function). Universal core: no Node APIs, so the browser demo and tests can build wire bytes too.
 
-/** vLLM's `embed_dtype` values (spec §2.1). */
-export type EmbedDtype = 'float32' | 'float16' | 'bfloat16' | 'fp8_e4m3' | 'fp8_e5m2';
-
-/** A concrete byte order (what `endianness: "native"` resolves to on the server). */
-export type ByteOrder = 'little' | 'big';
-
-/** Bytes per element of each {@link EmbedDtype}. */
-export const EMBED_DTYPE_BYTES: Readonly<Record<EmbedDtype, number>> = {
-  float32: 4,
-  float16: 2,
-  bfloat16: 2,
-  fp8_e4m3: 1,
-  fp8_e5m2: 1,
-};
-
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-
-function bitsOf(x: number): number {
-  f32[0] = x;
-  return u32[0]!;
-}
-
-function floatOf(bits: number): number {
-  u32[0] = bits >>> 0;
-  return f32[0]!;
-}
-
-/**
- * IEEE binary16 bits of `x` (first rounded to float32), round-to-nearest-even; overflow → ±inf (0x7C00),
- * NaN → 0x7E00 with the input's sign (as c10's `fp16_ieee_from_fp32_value`).
- *
- * @example
- * float32ToFloat16Bits(1);      // 0x3C00
- * float32ToFloat16Bits(65520);  // 0x7C00 (ties up to infinity)
- */
-export function float32ToFloat16Bits(x: number): number {
-  const bits = bitsOf(x);
-  const sign = (bits >>> 16) & 0x8000;
-  const exp = (bits >>> 23) & 0xff;
-  const man = bits & 0x7fffff;
-  if (exp === 0xff) return sign | (man !== 0 ? 0x7e00 : 0x7c00);
-  const e = exp - 112; // re-biased exponent: 127 → 15
-  if (e >= 31) return sign | 0x7c00;
-  if (e <= 0) {
-    // Subnormal half (or zero): value = k · 2^-24 with k = m >> (14 - e), rounded to nearest even.
-    const shift = 14 - e;
-    if (shift > 24) return sign;
-    const m = exp === 0 ? man : man | 0x800000;
-    let k = m >>> shift;
-    const rem = m & ((1 << shift) - 1);
-    const half = 1 << (shift - 1);
-    if (rem > half || (rem === half && (k & 1) === 1)) k++;
-    return sign | k;
-  }
-  let h = (e << 10) | (man >>> 13);
-  const rem = man & 0x1fff;
-  // A carry out of the mantissa bumps the exponent, which is exactly right (up to 0x7C00 = inf).
-  if (rem > 0x1000 || (rem === 0x1000 && (h & 1) === 1)) h++;
-  return sign | h;
-}
+import { EMBED_DTYPE_BYTES, type ByteOrder, type EmbedDtype } from './dtypes.js';
+import { float32ToFloat16Bits, float32Bits as bitsOf, floatFromBits as floatOf } from '../core/float16.js';
 
 /**
  * bfloat16 bits of `x` (the top half of its float32 bits, rounded to nearest even); NaN → 0x7FC0 regardless of

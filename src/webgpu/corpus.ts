@@ -1,5 +1,6 @@
-import { float32ToFloat16Bits } from '../pooling/encode.js';
-import { GpuLimitError, InvalidTokenMatrixError } from '../core/errors.js';
+import { float32ToFloat16Bits } from '../core/float16.js';
+import { GpuLimitError } from './errors.js';
+import { InvalidTokenMatrixError } from '../core/errors.js';
 import type { PackedDocuments } from '../core/packed-documents.js';
 import { BUFFER_COPY_DST, BUFFER_STORAGE, captureGpuErrors, type MaxsimDevice } from './device.js';
 import type { DocStorage } from './pipelines.js';
@@ -28,8 +29,6 @@ export interface GpuCorpus {
   readonly chunks: readonly GpuCorpusChunk[];
   /** Indices of documents with no tokens: their scores are set to -Infinity on the host. */
   readonly emptyDocs: Uint32Array;
-  /** The packed documents, kept only when a CPU fallback may need to rescore them. */
-  readonly host: PackedDocuments | undefined;
   readonly bytes: number;
 }
 
@@ -40,8 +39,6 @@ export interface UploadOptions {
   readonly chunkBytes?: number;
   /** Bytes written per `writeBuffer` before yielding to the event loop (default 4 MiB). */
   readonly sliceBytes?: number;
-  /** Keep `packed` on the corpus for a CPU fallback. */
-  readonly keepHost?: boolean;
 }
 
 /**
@@ -158,7 +155,6 @@ export async function uploadCorpus(md: MaxsimDevice, packed: PackedDocuments, op
     rowWords,
     chunks,
     emptyDocs: Uint32Array.from(empty),
-    host: options.keepHost === true ? packed : undefined,
     bytes,
   };
 }

@@ -1,4 +1,5 @@
-import { BackendUnavailableError, DeviceLostError, GpuOutOfMemoryError, GpuValidationError } from '../core/errors.js';
+import { BackendUnavailableError } from '../core/errors.js';
+import { DeviceLostError, GpuOutOfMemoryError, GpuValidationError } from './errors.js';
 
 // The GPUBufferUsage / GPUMapMode globals exist in browsers but not in Node (the library never installs
 // globals), so the spec's numeric values are spelled out here.

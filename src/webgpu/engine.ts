@@ -1,14 +1,6 @@
-import { createCpuEngine } from '../cpu/engine.js';
-import {
-  DeviceLostError,
-  DestroyedError,
-  GpuLimitError,
-  GpuValidationError,
-  InvalidArgumentError,
-  MaxsimError,
-} from '../core/errors.js';
+import { DeviceLostError, GpuLimitError, GpuValidationError } from './errors.js';
+import { DestroyedError, InvalidArgumentError, MaxsimError } from '../core/errors.js';
 import { EMPTY_DOCUMENT_SCORE } from '../core/reference.js';
-import type { PackedDocuments } from '../core/packed-documents.js';
 import type { ScoringEngine, ScorerInfo } from '../core/scorer.js';
 import type { TokenMatrix } from '../core/token-matrix.js';
 import { destroyCorpus, uploadCorpus, type GpuCorpus } from './corpus.js';
@@ -32,34 +24,26 @@ export interface WebGpuEngineOptions {
   readonly precision?: 'f32' | 'f16';
   /** Use native `f16` loads when the device has `shader-f16` (default true); false forces packed pairs. */
   readonly nativeF16?: boolean;
-  /**
-   * `'cpu'`: when the device is lost, rescore on the CPU from a host copy of each corpus (kept only in this
-   * mode: 4 bytes per document value). `'none'` (default): calls reject with `DeviceLostError`.
-   */
-  readonly fallback?: 'cpu' | 'none';
   /** Cap on bytes per document chunk, below the device limits (tests use it to force chunking). */
   readonly chunkBytes?: number;
   /** Cap on workgroups per dispatch dimension, below the device limit (tests use it to force 2-D grids). */
   readonly maxWorkgroupsPerDimension?: number;
-  /** Options for the CPU engine the fallback starts (created on the first loss, not before). */
-  readonly cpu?: CpuEngineOptions;
   /** Destroy the device (if this library created it) when the engine is destroyed. Default false. */
   readonly destroyDevice?: boolean;
 }
 
-/** What `createCpuEngine` accepts (its options, when it takes any). */
-export type CpuEngineOptions = Parameters<typeof createCpuEngine>[0];
-
-/** The part of the CPU engine the fallback uses: scoring packed documents straight from host memory. */
-interface HostScorer {
-  score(queries: readonly TokenMatrix[], packed: PackedDocuments): Promise<Float32Array[]>;
-  destroy(): void;
-}
-
-/** A corpus of the WebGPU engine: resident on the device, and/or on the host for the CPU fallback. */
+/** A corpus of the WebGPU engine: resident on the device until released. */
 export interface WebGpuCorpus {
   gpu: GpuCorpus | undefined;
-  readonly host: PackedDocuments | undefined;
+}
+
+/**
+ * The WebGPU engine. Once its device is lost every call rejects with {@link DeviceLostError}; `lostError` says
+ * so without a call, for a caller that falls back (see `withCpuFallback`).
+ */
+export interface WebGpuEngine extends ScoringEngine<WebGpuCorpus> {
+  readonly backend: 'webgpu';
+  readonly lostError: DeviceLostError | undefined;
 }
 
 /**
@@ -94,14 +78,10 @@ export function dispatchGrid(total: number, maxPerDimension: number): { x: numbe
 export async function createWebGpuEngine(
   md: MaxsimDevice,
   options: WebGpuEngineOptions = {},
-): Promise<ScoringEngine<WebGpuCorpus>> {
+): Promise<WebGpuEngine> {
   const precision = options.precision ?? 'f32';
   if (precision !== 'f32' && precision !== 'f16') {
     throw new InvalidArgumentError(`precision must be 'f32' or 'f16', got ${JSON.stringify(precision)}`);
-  }
-  const fallback = options.fallback ?? 'none';
-  if (fallback !== 'cpu' && fallback !== 'none') {
-    throw new InvalidArgumentError(`fallback must be 'cpu' or 'none', got ${JSON.stringify(fallback)}`);
   }
   const storage: DocStorage =
     precision === 'f32' ? 'f32' : md.features.shaderF16 && options.nativeF16 !== false ? 'f16' : 'f16-packed';
@@ -113,28 +93,14 @@ export async function createWebGpuEngine(
   await getMaxsimPipeline(md, storage);
 
   let destroyed = false;
-  let cpu: HostScorer | undefined;
-  const adapterName = describeAdapter(md.adapter);
-  // After a device loss with the CPU fallback, the scorer reports what it now runs on.
-  const current = (): 'webgpu' | 'cpu' => (md.lostError !== undefined && fallback === 'cpu' ? 'cpu' : 'webgpu');
   const info: ScorerInfo = {
-    get backend() {
-      return current();
-    },
-    get summary() {
-      const base = `webgpu: ${adapterName}, ${storage} document storage`;
-      return md.lostError !== undefined && fallback === 'cpu' ? `${base} (device lost; scoring on the CPU)` : base;
-    },
+    backend: 'webgpu',
+    summary: `webgpu: ${describeAdapter(md.adapter)}, ${storage} document storage`,
     adapter: md.adapter,
     precision,
   };
 
-  const onCpu = async (lost: DeviceLostError, queries: readonly TokenMatrix[], corpus: WebGpuCorpus) => {
-    if (fallback !== 'cpu' || corpus.host === undefined) throw lost;
-    cpu ??= await createCpuEngine(options.cpu);
-    return cpu.score(queries, corpus.host);
-  };
-
+  /** The device loss behind a failure, if the device is lost; the failure itself otherwise. */
   const lostFrom = async (err: unknown): Promise<DeviceLostError | undefined> => {
     if (err instanceof DeviceLostError) return err;
     if (err instanceof MaxsimError) return undefined;
@@ -144,45 +110,35 @@ export async function createWebGpuEngine(
   };
 
   return {
-    get backend() {
-      return current();
+    backend: 'webgpu',
+    get lostError() {
+      return md.lostError;
     },
     info,
     upload: async (packed) => {
       if (destroyed) throw new DestroyedError('Scorer');
-      const keepHost = fallback === 'cpu';
-      if (md.lostError !== undefined) {
-        if (keepHost) return { gpu: undefined, host: packed };
-        throw md.lostError;
-      }
+      if (md.lostError !== undefined) throw md.lostError;
       try {
         const gpu = await uploadCorpus(md, packed, {
           storage,
-          keepHost,
           ...(options.chunkBytes === undefined ? {} : { chunkBytes: options.chunkBytes }),
         });
-        return { gpu, host: gpu.host };
+        return { gpu };
       } catch (err) {
-        const lost = await lostFrom(err);
-        if (lost === undefined) throw err;
-        if (keepHost) return { gpu: undefined, host: packed };
-        throw lost;
+        throw (await lostFrom(err)) ?? err;
       }
     },
     score: async (queries, corpus) => {
       if (destroyed) throw new DestroyedError('Scorer');
-      if (md.lostError !== undefined || corpus.gpu === undefined) {
-        return onCpu(md.lostError ?? new DeviceLostError('unknown', ''), queries, corpus);
-      }
+      if (md.lostError !== undefined) throw md.lostError;
+      if (corpus.gpu === undefined) throw new DestroyedError('Corpus');
       try {
         return await scoreOnGpu(md, storage, maxPerDimension, queries, corpus.gpu);
       } catch (err) {
         const lost = await lostFrom(err);
-        if (lost === undefined) {
-          if (err instanceof MaxsimError) throw err;
-          throw new GpuValidationError('reading scores back', err instanceof Error ? err.message : String(err));
-        }
-        return onCpu(lost, queries, corpus);
+        if (lost !== undefined) throw lost;
+        if (err instanceof MaxsimError) throw err;
+        throw new GpuValidationError('reading scores back', err instanceof Error ? err.message : String(err));
       }
     },
     release: (corpus) => {
@@ -192,7 +148,6 @@ export async function createWebGpuEngine(
     destroy: () => {
       if (destroyed) return;
       destroyed = true;
-      cpu?.destroy();
       if (options.destroyDevice === true) md.destroy();
     },
   };

@@ -1,6 +1,6 @@
 import { DOCS_F16_PACKED_WGSL, DOCS_F16_WGSL, DOCS_F32_WGSL, MAXSIM_WGSL } from './shaders.generated.js';
 import { captureGpuErrors, type MaxsimDevice } from './device.js';
-import { GpuValidationError } from '../core/errors.js';
+import { GpuValidationError } from './errors.js';
 
 /**
  * How documents are stored on the device, which is all that changes the kernel's text:

@@ -4,19 +4,19 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeEmbedDtype, type EmbedDtype } from '../src/pooling/encode.js';
+import { InvalidArgumentError } from '../src/core/errors.js';
 import {
-  InvalidArgumentError,
   PoolingAbortedError,
   PoolingConnectionError,
   PoolingEmbedTaskError,
   PoolingHttpError,
   PoolingResponseError,
   PoolingTimeoutError,
-} from '../src/core/errors.js';
+} from '../src/pooling/errors.js';
 import { createNodePoolingClient } from '../src/node/pooling-client.js';
 import { PoolingClient, type PoolingClientOptions } from '../src/pooling/client.js';
 import { EMBED_DTYPES, decodeTensor, type Endianness } from '../src/pooling/decode.js';
-import { startPoolingServer, type PoolingServer, type PoolingServerOptions } from '../src/testing/pooling-server.js';
+import { startPoolingServer, type PoolingServer, type PoolingServerOptions } from '../src/testing/pooling-server/index.js';
 import type { TokenMatrix } from '../src/core/token-matrix.js';
 
 const DIM = 16;

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SAMPLE_DOCUMENTS, SAMPLE_QUERY } from '../demo/sample-corpus.js';
 import { createHashEmbedder, type HashEmbedder } from '../src/embed/hash-embedder.js';
 import { maxsimReference } from '../src/core/reference.js';
-import { startPoolingServer, type PoolingServer } from '../src/testing/pooling-server.js';
+import { startPoolingServer, type PoolingServer } from '../src/testing/pooling-server/index.js';
 import { buildWithVite, launchChromium, serveDirectory, type ChromiumSession, type StaticServer } from './support/chromium.js';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');

@@ -9,7 +9,7 @@ import {
   startPoolingServer,
   type PoolingServer,
   type PoolingServerOptions,
-} from '../src/testing/pooling-server.js';
+} from '../src/testing/pooling-server/index.js';
 
 interface Reply {
   status: number;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { encodeEmbedDtype, type EmbedDtype } from '../src/pooling/encode.js';
-import { PoolingEmbedTaskError, PoolingResponseError } from '../src/core/errors.js';
+import { PoolingEmbedTaskError, PoolingResponseError } from '../src/pooling/errors.js';
 import {
   EMBED_DTYPES,
   base64ToBytes,

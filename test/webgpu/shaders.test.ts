@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { dispatchGrid } from '../src/webgpu/engine.js';
 import { f16Bits, planChunks } from '../src/webgpu/corpus.js';
 import { isSoftwareAdapter } from '../src/webgpu/device.js';
-import { GpuLimitError } from '../src/core/errors.js';
+import { GpuLimitError } from '../src/webgpu/errors.js';
 
 describe('shaders', () => {
   it('src/webgpu/shaders.generated.ts is up to date with shaders/*.wgsl', () => {

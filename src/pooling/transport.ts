@@ -1,0 +1,244 @@
+// The retrying HTTP exchange under the /pooling client: one POST with a per-attempt timeout, retries with
+// exponential backoff and jitter (or the server's Retry-After) for connection errors, timeouts and retryable
+// statuses, the caller's abort honoured at every step, and vLLM's error envelopes turned into typed errors.
+// Universal: `fetch`, `AbortController`, timers.
+import { MaxsimError } from '../core/errors.js';
+import {
+  PoolingAbortedError,
+  PoolingConnectionError,
+  PoolingHttpError,
+  PoolingTimeoutError,
+} from './errors.js';
+
+/** What a {@link PoolingTransport} needs: where to post, how, and how patiently. */
+export interface TransportOptions {
+  /** Server root without a trailing slash. */
+  readonly baseUrl: string;
+  readonly fetch: typeof fetch;
+  /** Sent as `Authorization: Bearer …`; never logged nor put in error messages. */
+  readonly apiKey?: string | undefined;
+  /** Per attempt, body included. */
+  readonly timeoutMs: number;
+  /** Retries after the first attempt. */
+  readonly maxRetries: number;
+  /** First backoff delay; doubles per retry, with jitter. */
+  readonly retryDelayMs: number;
+  /** Longest wait between attempts, `Retry-After` included. */
+  readonly maxRetryDelayMs: number;
+}
+
+/** The cancellation state of one client call, shared by all its requests. */
+export interface CallContext {
+  readonly signal: AbortSignal;
+  readonly callerAborted: () => AbortSignal | undefined;
+}
+
+/** Raised inside a call when a sibling request failed: the sibling's error is the one reported. */
+export class SiblingFailed extends Error {}
+
+/** A failure worth another attempt; `cause` is what happened. */
+class TransientFailure extends Error {
+  constructor(cause: unknown) {
+    super('transient', { cause });
+  }
+}
+
+
+/** The error a cancelled call reports: the caller's abort, or the sibling failure that cancelled it. */
+export function abortError(call: CallContext): Error {
+  const s = call.callerAborted();
+  return s !== undefined ? new PoolingAbortedError(s.reason) : new SiblingFailed('a sibling request failed');
+}
+
+
+/**
+ * POSTs JSON to one server with retries. Responses are handed to a reader; a reader's {@link MaxsimError} is
+ * final, any other failure while reading (the body stopped arriving) is retried like a failed connection.
+ *
+ * @example
+ * const transport = new PoolingTransport({ baseUrl, fetch, timeoutMs: 1000, maxRetries: 2, retryDelayMs: 100, maxRetryDelayMs: 1000 });
+ * const json = await transport.exchange('/tokenize', body, call, (res) => res.json());
+ */
+export class PoolingTransport {
+  readonly #o: TransportOptions;
+
+  constructor(options: TransportOptions) {
+    this.#o = options;
+  }
+
+  /**
+   * One request with retries: connection errors, timeouts and retryable statuses are retried with exponential
+   * backoff and jitter (or the server's Retry-After); other 4xx, malformed bodies and aborts are not.
+   */
+  async exchange<T>(
+    path: string,
+    body: string,
+    call: CallContext,
+    read: (res: Response, ctx: { url: string }) => Promise<T>,
+    onStatus?: (status: number, url: string) => MaxsimError | undefined,
+  ): Promise<T> {
+    const url = `${this.#o.baseUrl}${path}`;
+    const requestId = newRequestId();
+    const headers: Record<string, string> = {
+      'Content-Type': 'application/json',
+      Accept: 'application/json, application/octet-stream',
+      'X-Request-Id': requestId,
+    };
+    if (this.#o.apiKey !== undefined && this.#o.apiKey !== '') {
+      headers.Authorization = `Bearer ${this.#o.apiKey}`;
+    }
+    for (let attempt = 1; ; attempt++) {
+      if (call.signal.aborted) throw abortError(call);
+      const attemptController = new AbortController();
+      const stopAttempt = (): void => attemptController.abort();
+      call.signal.addEventListener('abort', stopAttempt, { once: true });
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        attemptController.abort();
+      }, this.#o.timeoutMs);
+      let retryAfterMs: number | undefined;
+      let lastError: unknown;
+      try {
+        let res: Response;
+        try {
+          res = await this.#o.fetch(url, { method: 'POST', headers, body, signal: attemptController.signal });
+        } catch (cause) {
+          throw new TransientFailure(cause);
+        }
+        if (!res.ok) {
+          const special = onStatus?.(res.status, url);
+          const error = special ?? (await httpError(res, url, requestId, attempt));
+          if (error instanceof PoolingHttpError && error.retryable && attempt <= this.#o.maxRetries) {
+            retryAfterMs = parseRetryAfter(res.headers);
+            throw new TransientFailure(error);
+          }
+          throw error;
+        }
+        try {
+          return await read(res, { url });
+        } catch (err) {
+          if (err instanceof MaxsimError) throw err;
+          // The body stopped arriving (reset, abort mid-stream): as transient as a failed connect.
+          throw new TransientFailure(err);
+        }
+      } catch (err) {
+        if (call.signal.aborted) throw abortError(call);
+        if (!(err instanceof TransientFailure)) throw err;
+        lastError = err.cause;
+        // A header too large for this HTTP stack fails the same way every time: not worth a retry.
+        if (!timedOut && isHeaderOverflow(lastError)) throw new PoolingConnectionError(url, attempt, lastError);
+        if (attempt > this.#o.maxRetries) {
+          if (timedOut) throw new PoolingTimeoutError(url, this.#o.timeoutMs, attempt);
+          if (lastError instanceof PoolingHttpError) throw lastError;
+          throw new PoolingConnectionError(url, attempt, lastError);
+        }
+      } finally {
+        clearTimeout(timer);
+        call.signal.removeEventListener('abort', stopAttempt);
+      }
+      await sleep(this.#backoff(attempt, retryAfterMs), call);
+    }
+  }
+
+  #backoff(attempt: number, retryAfterMs: number | undefined): number {
+    const cap = this.#o.maxRetryDelayMs;
+    if (retryAfterMs !== undefined) return Math.min(cap, retryAfterMs);
+    const base = this.#o.retryDelayMs * 2 ** (attempt - 1);
+    // "Equal jitter": at least half the exponential delay, so retries spread out but still back off.
+    return Math.min(cap, base / 2 + Math.random() * (base / 2));
+  }
+}
+
+async function httpError(res: Response, url: string, sentId: string, attempts: number): Promise<PoolingHttpError> {
+  let text = '';
+  try {
+    text = await res.text();
+  } catch (cause) {
+    // The status is the error; a body that fails to arrive only costs us the server's wording.
+    text = `(error body unreadable: ${(cause as Error).message})`;
+  }
+  let message: string | undefined;
+  let type: string | undefined;
+  let param: string | undefined;
+  try {
+    const json = JSON.parse(text) as Record<string, unknown>;
+    const nested = json.error;
+    if (typeof nested === 'string') {
+      message = nested; // `{"error": "Unauthorized"}` from --api-key
+    } else if (nested !== null && typeof nested === 'object') {
+      const e = nested as Record<string, unknown>;
+      message = typeof e.message === 'string' ? e.message : undefined;
+      type = typeof e.type === 'string' ? e.type : undefined;
+      param = typeof e.param === 'string' ? e.param : undefined;
+    } else if (typeof json.message === 'string') {
+      message = json.message; // the flat envelope of vLLM < 0.10.1
+      type = typeof json.type === 'string' ? json.type : undefined;
+      param = typeof json.param === 'string' ? json.param : undefined;
+    } else if (typeof json.detail === 'string') {
+      message = json.detail; // FastAPI's own `{"detail": "Not Found"}`
+    }
+  } catch {
+    message = text.trim() === '' ? undefined : text.trim().slice(0, 500);
+  }
+  return new PoolingHttpError({
+    status: res.status,
+    statusText: res.statusText,
+    url,
+    serverMessage: message,
+    serverType: type,
+    param,
+    requestId: res.headers.get('x-request-id') ?? sentId,
+    attempts,
+  });
+}
+
+
+/** `Retry-After` (seconds or an HTTP date) or OpenAI's `retry-after-ms`, in milliseconds. */
+function parseRetryAfter(headers: Headers): number | undefined {
+  const ms = headers.get('retry-after-ms');
+  if (ms !== null && Number.isFinite(Number(ms)) && Number(ms) >= 0) return Number(ms);
+  const value = headers.get('retry-after');
+  if (value === null) return undefined;
+  const seconds = Number(value);
+  if (value.trim() !== '' && Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
+}
+
+
+function isHeaderOverflow(err: unknown): boolean {
+  for (let c = err, depth = 0; c !== null && c !== undefined && depth < 4; depth++) {
+    const code = (c as { code?: unknown }).code;
+    if (code === 'UND_ERR_HEADERS_OVERFLOW' || code === 'HPE_HEADER_OVERFLOW') return true;
+    c = (c as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+
+function sleep(ms: number, call: CallContext): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (call.signal.aborted) {
+      reject(abortError(call));
+      return;
+    }
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(abortError(call));
+    };
+    const timer = setTimeout(() => {
+      call.signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    call.signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+
+function newRequestId(): string {
+  const c = (globalThis as { crypto?: { randomUUID?: () => string } }).crypto;
+  if (c?.randomUUID !== undefined) return `maxsim-${c.randomUUID()}`;
+  return `maxsim-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
+}
+
