@@ -8,9 +8,9 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import type { BenchReport, BenchResult } from '../src/bench/harness.js';
-import { parseBackendList, parsePrecisionList } from '../src/bench/harness.js';
-import { runsWithinBudget } from '../src/bench/measure.js';
+import type { BenchReport, BenchResult } from '../../src/bench/harness.js';
+import { parseBackendList, parsePrecisionList } from '../../src/bench/harness.js';
+import { runsWithinBudget } from '../../src/bench/measure.js';
 import {
   documentBytes,
   floorTwoDigits,
@@ -21,10 +21,10 @@ import {
   sampleIndices,
   summarizeTimes,
   workFlop,
-} from '../src/bench/metrics.js';
-import { numpyEnvironment } from '../src/bench/numpy.js';
-import { createProgress } from '../src/bench/progress.js';
-import { shortAdapter, toMarkdown, toSvgChart } from '../src/bench/report.js';
+} from '../../src/bench/metrics.js';
+import { numpyEnvironment } from '../../src/bench/numpy.js';
+import { createProgress } from '../../src/bench/progress.js';
+import { shortAdapter, toMarkdown, toSvgChart } from '../../src/bench/report.js';
 import {
   generateWorkload,
   parseWorkloadList,
@@ -32,9 +32,9 @@ import {
   workloadTokens,
   WORKLOADS,
   WORKLOAD_IDS,
-} from '../src/bench/workloads.js';
+} from '../../src/bench/workloads.js';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const run = promisify(execFile);
 
 describe('workloads', () => {

@@ -11,13 +11,13 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SAMPLE_DOCUMENTS, SAMPLE_QUERY } from '../demo/sample-corpus.js';
-import { createHashEmbedder, type HashEmbedder } from '../src/embed/hash-embedder.js';
-import { maxsimReference } from '../src/core/reference.js';
-import { startPoolingServer, type PoolingServer } from '../src/testing/pooling-server/index.js';
-import { buildWithVite, launchChromium, serveDirectory, type ChromiumSession, type StaticServer } from './support/chromium.js';
+import { SAMPLE_DOCUMENTS, SAMPLE_QUERY } from '../../demo/sample-corpus.js';
+import { createHashEmbedder, type HashEmbedder } from '../../src/embed/hash-embedder.js';
+import { maxsimReference } from '../../src/core/reference.js';
+import { startPoolingServer, type PoolingServer } from '../../src/testing/pooling-server/index.js';
+import { buildWithVite, launchChromium, serveDirectory, type ChromiumSession, type StaticServer } from '../support/chromium.js';
 
-const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 /** The demo's in-page embedder (demo/main.ts: createHashEmbedder({ dim: 128 })). */
 const pageEmbedder = createHashEmbedder({ dim: 128 });
 /** f32 kernels against the float64 reference on sums of ~15 unit-vector dot products. */

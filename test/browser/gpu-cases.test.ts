@@ -1,16 +1,16 @@
-// The browser tier of the GPU tests: the shared case grid (test/gpu-cases.ts) scored by Chromium's own WebGPU
-// implementation (SwiftShader here, through --enable-unsafe-webgpu) on demo/gpu-cases.html, compared here with
-// the float64 reference under the same tolerances as the Dawn-on-Node tests (test/webgpu-node.test.ts).
+// The browser tier of the kernel tests: the shared case grid (test/support/kernel-cases.ts) scored by Chromium's
+// own WebGPU implementation (SwiftShader here, through --enable-unsafe-webgpu) on test/support/gpu-page, compared
+// here with the float64 reference under the same tolerances as the Dawn-on-Node tests (test/webgpu/engine.test.ts).
 import { rm } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { GpuCasesReport } from '../demo/gpu-cases.js';
-import { caseData, compareScores, expectedScores, F16_RELATIVE, F32_RELATIVE, GPU_CASES } from './gpu-cases.js';
-import { buildWithVite, launchChromium, serveDirectory, type ChromiumSession, type StaticServer } from './support/chromium.js';
+import type { GpuCasesReport } from '../support/gpu-page/page.js';
+import { caseData, compareScores, expectedScores, F16_RELATIVE, F32_RELATIVE, KERNEL_CASES } from '../support/kernel-cases.js';
+import { buildWithVite, launchChromium, serveDirectory, type ChromiumSession, type StaticServer } from '../support/chromium.js';
 
-const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
 let dist: string;
 let site: StaticServer;
@@ -19,11 +19,11 @@ let page: Page;
 let report: GpuCasesReport;
 
 beforeAll(async () => {
-  dist = await buildWithVite(resolve(repo, 'demo/vite.config.ts'));
+  dist = await buildWithVite(resolve(repo, 'test/support/gpu-page/vite.config.ts'));
   site = await serveDirectory(dist);
   chromium = await launchChromium({ webgpu: true });
   page = await chromium.newPage();
-  await page.goto(`${site.url}gpu-cases.html`, { waitUntil: 'load' });
+  await page.goto(`${site.url}index.html`, { waitUntil: 'load' });
   await page.waitForFunction(() => typeof window.runGpuCases === 'function', { timeout: 30_000 });
   report = await page.evaluate(() => window.runGpuCases(['f32', 'f16']));
 }, 120_000);
@@ -39,19 +39,18 @@ const decode = (v: number | string): number => (typeof v === 'number' ? v : Numb
 describe("GPU case grid in Chromium's WebGPU (SwiftShader)", () => {
   it('ran on WebGPU (SwiftShader without a GPU), both precisions', () => {
     expect(report.summary).toMatch(/^f32: webgpu.*; f16: webgpu/);
-    expect(report.results).toHaveLength(GPU_CASES.length * 2);
+    expect(report.results).toHaveLength(KERNEL_CASES.length * 2);
   });
 
   describe.each([
     { precision: 'f32' as const, relative: F32_RELATIVE },
     { precision: 'f16' as const, relative: F16_RELATIVE },
   ])('precision $precision', ({ precision, relative }) => {
-    it.each(GPU_CASES)('$name', (c) => {
+    it.each(KERNEL_CASES)('$name', (c) => {
       const result = report.results.find((r) => r.precision === precision && r.name === c.name);
       expect(result, `no result for ${precision} ${c.name}`).toBeDefined();
       expect(result!.error).toBeUndefined();
-      // The seed the page used (and the Node tier uses) for this case.
-      const { queries, docs } = caseData(c, c.dim * 7 + c.docRows.length);
+      const { queries, docs } = caseData(c);
       const { expected, tolerance } = expectedScores(queries, docs, relative);
       expect(result!.scores).toHaveLength(queries.length);
       result!.scores!.forEach((row, i) => {

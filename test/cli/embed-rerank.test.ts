@@ -7,11 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SAMPLE_DOCUMENTS } from '../src/cli/rerank.js';
-import { maxsimReference } from '../src/core/reference.js';
-import { startPoolingServer, type PoolingServer } from '../src/testing/pooling-server/index.js';
+import { SAMPLE_DOCUMENTS } from '../../src/cli/rerank.js';
+import { maxsimReference } from '../../src/core/reference.js';
+import { startPoolingServer, type PoolingServer } from '../../src/testing/pooling-server/index.js';
 
-const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 const SEED = ['Hello, my name is', 'The president of the United States is', 'The capital of France is', 'The future of AI is'];
 
 interface Run {

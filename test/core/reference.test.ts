@@ -5,8 +5,8 @@ import {
   maxsimReference,
   tokenMatrixFromNested,
   type TokenMatrix,
-} from '../src/index.js';
-import { randomMatrix, seededRandom } from './support/random.js';
+} from '../../src/index.js';
+import { randomMatrix, seededRandom } from '../support/random.js';
 
 /** The definition, written as plainly as possible: Σ_i max_j Σ_c q[i][c]·d[j][c]. */
 function naive(q: number[][], d: number[][]): number {

@@ -9,8 +9,8 @@ import {
   tokenMatrixFromNested,
   type Scorer,
   type TokenMatrix,
-} from '../src/index.js';
-import { randomDocs, randomMatrix, scoreMagnitude, seededRandom } from './support/random.js';
+} from '../../src/index.js';
+import { randomDocs, randomMatrix, scoreMagnitude, seededRandom } from '../support/random.js';
 
 const RELATIVE_TOLERANCE = 1e-5;
 
@@ -235,21 +235,6 @@ describe('cpu scorer', () => {
         expect(err).toBeInstanceOf(MaxsimError);
         expect(err).toMatchObject({ code: 'E_DESTROYED', message: expect.stringMatching(/Scorer was used after destroy/) });
       }
-    });
-  });
-});
-
-describe('backend selection', () => {
-  it("'auto' picks the CPU where there is no GPU", async () => {
-    const s = await createScorer();
-    expect(s.backend).toBe('cpu');
-    s.destroy();
-  });
-
-  it("'webgpu' without any GPU is a typed error that says why", async () => {
-    await expect(createScorer({ backend: 'webgpu' })).rejects.toMatchObject({
-      code: 'E_BACKEND_UNAVAILABLE',
-      message: expect.stringMatching(/navigator\.gpu is missing.*webgpu-maxsim\/node/s),
     });
   });
 });

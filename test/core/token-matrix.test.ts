@@ -5,7 +5,7 @@ import {
   tokenMatrixFromNested,
   tokenRow,
   validateTokenMatrix,
-} from '../src/index.js';
+} from '../../src/index.js';
 
 describe('tokenMatrixFromNested', () => {
   it('builds a row-major float32 matrix with its shape', () => {

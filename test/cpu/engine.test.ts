@@ -5,23 +5,23 @@
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCpuEngine, splitByTokens } from '../src/cpu/engine.js';
-import { createWasmCorpusSlice, compileMaxsimWasm, wasmSimdSupported } from '../src/cpu/wasm-kernel.js';
+import { createCpuEngine, splitByTokens } from '../../src/cpu/engine.js';
+import { createWasmCorpusSlice, compileMaxsimWasm, wasmSimdSupported } from '../../src/cpu/wasm-kernel.js';
 import {
   createScorer,
   maxsimReference,
   MaxsimError,
-  packDocuments,
   type Scorer,
   type TokenMatrix,
-} from '../src/index.js';
-import { createScorer as createNodeScorer, nodeCpuOptions } from '../src/node.js';
-import { caseData, compareScores, expectedScores, F32_RELATIVE, GPU_CASES } from './gpu-cases.js';
-import { randomMatrix, seededRandom } from './support/random.js';
+} from '../../src/index.js';
+import { packDocuments } from '../../src/core/packed-documents.js';
+import { createScorer as createNodeScorer, nodeCpuOptions } from '../../src/node.js';
+import { caseData, compareScores, expectedScores, F32_RELATIVE, KERNEL_CASES } from '../support/kernel-cases.js';
+import { randomMatrix, seededRandom } from '../support/random.js';
 // @ts-expect-error -- a plain .mjs build script without type declarations
-import { assembleMaxsim } from '../scripts/build-wasm.mjs';
+import { assembleMaxsim } from '../../scripts/build-wasm.mjs';
 
-const root = new URL('../', import.meta.url);
+const root = new URL('../../', import.meta.url);
 
 /** A ragged corpus large enough (≥ 3 × 2^17 floats) that two and three threads each get a share. */
 function raggedCorpus(rand: () => number, dim: number): TokenMatrix[] {
@@ -94,15 +94,19 @@ describe('cpu wasm kernel', () => {
     expect(s.info.threads).toBe(availableParallelism());
   });
 
-  it('matches the float64 reference on the shared shape grid', async () => {
-    for (const c of GPU_CASES) {
-      const { queries, docs } = caseData(c, 3);
-      const { expected, tolerance } = expectedScores(queries, docs, F32_RELATIVE);
-      const scores = await one.score(queries, docs);
-      scores.forEach((s, i) => {
-        const problem = compareScores(s, expected[i]!, tolerance[i]!, `${c.name}, query ${i}`);
-        expect(problem, problem ?? '').toBeNull();
-      });
+  it('matches the float64 reference on the shared kernel case grid: WASM SIMD and TypeScript kernels', async () => {
+    const ts = await createScorer({ backend: 'cpu', cpu: { kernel: 'typescript' } });
+    scorers.push(ts);
+    for (const scorer of [one, ts]) {
+      for (const c of KERNEL_CASES) {
+        const { queries, docs } = caseData(c);
+        const { expected, tolerance } = expectedScores(queries, docs, F32_RELATIVE);
+        const scores = await scorer.score(queries, docs);
+        scores.forEach((s, i) => {
+          const problem = compareScores(s, expected[i]!, tolerance[i]!, `${scorer.info.kernel} ${c.name}, query ${i}`);
+          expect(problem, problem ?? '').toBeNull();
+        });
+      }
     }
   });
 

@@ -3,8 +3,9 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeEmbedDtype, type EmbedDtype } from '../src/pooling/encode.js';
-import { InvalidArgumentError } from '../src/core/errors.js';
+import { EMBED_DTYPES, type EmbedDtype, type Endianness } from '../../src/pooling/dtypes.js';
+import { encodeEmbedDtype } from '../../src/pooling/encode.js';
+import { InvalidArgumentError } from '../../src/core/errors.js';
 import {
   PoolingAbortedError,
   PoolingConnectionError,
@@ -12,12 +13,12 @@ import {
   PoolingHttpError,
   PoolingResponseError,
   PoolingTimeoutError,
-} from '../src/pooling/errors.js';
-import { createNodePoolingClient } from '../src/node/pooling-client.js';
-import { PoolingClient, type PoolingClientOptions } from '../src/pooling/client.js';
-import { EMBED_DTYPES, decodeTensor, type Endianness } from '../src/pooling/decode.js';
-import { startPoolingServer, type PoolingServer, type PoolingServerOptions } from '../src/testing/pooling-server/index.js';
-import type { TokenMatrix } from '../src/core/token-matrix.js';
+} from '../../src/pooling/errors.js';
+import { createNodePoolingClient } from '../../src/node/pooling-client.js';
+import { PoolingClient, type PoolingClientOptions } from '../../src/pooling/client.js';
+import { decodeTensor } from '../../src/pooling/decode.js';
+import { startPoolingServer, type PoolingServer, type PoolingServerOptions } from '../../src/testing/pooling-server/index.js';
+import type { TokenMatrix } from '../../src/core/token-matrix.js';
 
 const DIM = 16;
 const TEXTS = ['Hello, my name is', 'The president of the United States is', 'The capital of France is', 'The future of AI is'];
@@ -47,13 +48,6 @@ async function rejection(p: Promise<unknown>): Promise<Error> {
     return err as Error;
   }
   throw new Error('expected the promise to reject');
-}
-
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  expect(a.length).toBe(b.length);
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
-  return worst;
 }
 
 describe('PoolingClient against the stand-in (config B, newest)', () => {

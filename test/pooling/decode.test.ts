@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { encodeEmbedDtype, type EmbedDtype } from '../src/pooling/encode.js';
-import { PoolingEmbedTaskError, PoolingResponseError } from '../src/pooling/errors.js';
+import { EMBED_DTYPES, type EmbedDtype, type Endianness } from '../../src/pooling/dtypes.js';
+import { encodeEmbedDtype } from '../../src/pooling/encode.js';
+import { PoolingEmbedTaskError, PoolingResponseError } from '../../src/pooling/errors.js';
 import {
-  EMBED_DTYPES,
   base64ToBytes,
   decodeBase64Matrix,
   decodeBase64Portable,
@@ -11,11 +11,10 @@ import {
   decodeTensor,
   parseBytesMetadata,
   splitBytesOnlyBody,
-  type Endianness,
-} from '../src/pooling/decode.js';
-import { seededRandom } from '../src/core/seeded-random.js';
+} from '../../src/pooling/decode.js';
+import { seededRandom } from '../../src/core/seeded-random.js';
 
-// Relative rounding of each dtype (half an ulp at 1.0), per spec §7 case 16.
+// Relative rounding of each dtype (half an ulp at 1.0), per docs/vllm-pooling.md §7 case 16.
 const REL_TOL: Record<EmbedDtype, number> = {
   float32: 0,
   float16: 2 ** -11,

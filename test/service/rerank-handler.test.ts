@@ -12,8 +12,8 @@ import {
   type PoolingServer,
   type RunningServer,
   type Scorer,
-} from '../src/node.js';
-import { PoolingClient } from '../src/pooling/client.js';
+} from '../../src/node.js';
+import { PoolingClient } from '../../src/pooling/client.js';
 
 const DIM = 64;
 const QUERY = 'capital of France';
@@ -285,7 +285,7 @@ describe('bounded load', () => {
 describe('webgpu-maxsim serve (CLI)', () => {
   it('serves /rerank with the built-in embedder, and stops cleanly on SIGTERM', async () => {
     const { spawn } = await import('node:child_process');
-    const cli = new URL('../dist/cli.js', import.meta.url).pathname;
+    const cli = new URL('../../dist/cli.js', import.meta.url).pathname;
     const child = spawn(process.execPath, [cli, 'serve', '--local', '--port', '0', '--backend', 'cpu', '--dim', '32'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });

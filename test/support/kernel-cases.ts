@@ -1,12 +1,13 @@
-// The case grid shared by every GPU test tier (Node on lavapipe/SwiftShader here, headless Chromium in the
-// browser tests): shapes that stress the kernel's edges, seeded data, a float64 reference with an error
-// scale, and a comparison that prints a table of actual vs expected around the first bad index.
-import { maxsimReference } from '../src/core/reference.js';
-import { seededRandom } from '../src/core/seeded-random.js';
-import type { TokenMatrix } from '../src/core/token-matrix.js';
+// The kernel case grid shared by every backend's tests: the TypeScript and WASM CPU kernels, WebGPU through Dawn
+// in Node (lavapipe/SwiftShader here), and Chromium's WebGPU. Shapes that stress the kernels' edges, seeded data,
+// a float64 reference with an error scale, and a comparison that prints a table of actual vs expected around the
+// first bad index.
+import { maxsimReference } from '../../src/core/reference.js';
+import { randomMatrix, seededRandom } from './random.js';
+import type { TokenMatrix } from '../../src/core/token-matrix.js';
 
 /** One shape: query row counts, document row counts, width. */
-export interface GpuCase {
+export interface KernelCase {
   readonly name: string;
   readonly dim: number;
   readonly queryRows: readonly number[];
@@ -17,7 +18,7 @@ export interface GpuCase {
  * The grid. Tile sizes in shaders/maxsim.wgsl are 32 query rows × 64 tokens × 32 dims, so lengths of 31/33,
  * 63/65/129 and dims of 1, 3, 33 sit on every boundary; 1024 is bge-m3's width.
  */
-export const GPU_CASES: readonly GpuCase[] = [
+export const KERNEL_CASES: readonly KernelCase[] = [
   { name: '1-token queries and documents, d=3', dim: 3, queryRows: [1, 1], docRows: [1, 1, 1] },
   { name: 'empty documents among others, d=5', dim: 5, queryRows: [4], docRows: [0, 3, 0, 7, 0] },
   { name: 'query with no rows, d=4', dim: 4, queryRows: [0, 2], docRows: [2, 0, 5] },
@@ -28,30 +29,17 @@ export const GPU_CASES: readonly GpuCase[] = [
   { name: 'bge-m3 width, d=1024', dim: 1024, queryRows: [7], docRows: [3, 40, 65] },
 ];
 
-export { seededRandom };
-
-/** A random L2-normalised `[rows, dim]` matrix (ColBERT-like: every row a unit vector). */
-export function randomMatrix(rows: number, dim: number, random: () => number): TokenMatrix {
-  const data = new Float32Array(rows * dim);
-  for (let r = 0; r < rows; r++) {
-    let sq = 0;
-    for (let c = 0; c < dim; c++) {
-      const v = random() * 2 - 1;
-      data[r * dim + c] = v;
-      sq += v * v;
-    }
-    const inv = sq > 0 ? 1 / Math.sqrt(sq) : 0;
-    for (let c = 0; c < dim; c++) data[r * dim + c] = data[r * dim + c]! * inv;
-  }
-  return { data, rows, dim };
+/** The seed of a case's data: every tier (Node, Chromium, CPU) rebuilds the same inputs from it. */
+export function caseSeed(c: KernelCase): number {
+  return c.dim * 7 + c.docRows.length;
 }
 
-/** Queries and documents for a case, from a seed. */
-export function caseData(c: GpuCase, seed = 1): { queries: TokenMatrix[]; docs: TokenMatrix[] } {
+/** Queries and documents for a case, from its seed (or another one). */
+export function caseData(c: KernelCase, seed = caseSeed(c)): { queries: TokenMatrix[]; docs: TokenMatrix[] } {
   const random = seededRandom(seed);
   return {
-    queries: c.queryRows.map((rows) => randomMatrix(rows, c.dim, random)),
-    docs: c.docRows.map((rows) => randomMatrix(rows, c.dim, random)),
+    queries: c.queryRows.map((rows) => randomMatrix(random, rows, c.dim)),
+    docs: c.docRows.map((rows) => randomMatrix(random, rows, c.dim)),
   };
 }
 

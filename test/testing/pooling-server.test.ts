@@ -4,12 +4,12 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeEmbedDtype } from '../src/pooling/encode.js';
+import { encodeEmbedDtype } from '../../src/pooling/encode.js';
 import {
   startPoolingServer,
   type PoolingServer,
   type PoolingServerOptions,
-} from '../src/testing/pooling-server/index.js';
+} from '../../src/testing/pooling-server/index.js';
 
 interface Reply {
   status: number;
@@ -540,7 +540,7 @@ describe('test hooks', () => {
 
 describe('serve-pooling CLI', () => {
   it('prints the URL and the mimicked command, serves, and stops on SIGTERM', async () => {
-    const cli = new URL('../dist/cli.js', import.meta.url);
+    const cli = new URL('../../dist/cli.js', import.meta.url);
     expect(existsSync(cli), 'dist/cli.js is missing: run `npm run build` (npm test does it first)').toBe(true);
     const child = spawn(process.execPath, [cli.pathname, 'serve-pooling', '--port', '0', '--dim', '8', '--config', 'C'], {
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,9 +1,9 @@
 // The browser tier of the GPU tests: the same case grid and seeds as the Dawn-on-Node tests
-// (test/webgpu-node.test.ts), scored by Chromium's WebGPU through the public API. The page only scores; the
+// (test/webgpu/engine.test.ts), scored by Chromium's WebGPU through the public API. The page only scores; the
 // Node side rebuilds the inputs from the same seeds and compares with the float64 reference, so the yardstick
 // never runs on the implementation under test.
 import { createScorer } from 'webgpu-maxsim';
-import { caseData, GPU_CASES } from '../test/gpu-cases.js';
+import { caseData, KERNEL_CASES } from '../kernel-cases.js';
 
 /** One case's scores, one array per query; non-finite values as strings (JSON has no -Infinity). */
 export interface GpuCaseResult {
@@ -33,9 +33,8 @@ window.runGpuCases = async (precisions = ['f32', 'f16']) => {
     const scorer = await createScorer({ backend: 'webgpu', precision, fallback: 'none' });
     summaries.push(`${precision}: ${scorer.info.summary}`);
     try {
-      for (const c of GPU_CASES) {
-        // The seed the Node tier uses for the same case.
-        const { queries, docs } = caseData(c, c.dim * 7 + c.docRows.length);
+      for (const c of KERNEL_CASES) {
+        const { queries, docs } = caseData(c);
         try {
           const corpus = await scorer.upload(docs);
           const scores = await scorer.score(queries, corpus);

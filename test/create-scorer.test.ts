@@ -1,0 +1,27 @@
+// The backend choice of the universal entry (no GPU in Node without Dawn): what 'auto' picks, why, and the
+// typed error of a backend that cannot run.
+import { describe, expect, it } from 'vitest';
+import { createScorer } from '../src/index.js';
+
+describe('backend selection', () => {
+  it("'auto' picks the CPU where there is no GPU, and says why", async () => {
+    const s = await createScorer();
+    expect(s.backend).toBe('cpu');
+    expect(s.info.fallbackReason).toBe('no WebGPU in this runtime');
+    s.destroy();
+  });
+
+  it("'cpu' says it was asked for; fallback takes only 'cpu' or 'none'", async () => {
+    const s = await createScorer({ backend: 'cpu' });
+    expect(s.info.fallbackReason).toBe("backend: 'cpu' was asked for");
+    s.destroy();
+    await expect(createScorer({ fallback: 'gpu' as 'cpu' })).rejects.toMatchObject({ code: 'E_INVALID_ARGUMENT' });
+  });
+
+  it("'webgpu' without any GPU is a typed error that says why", async () => {
+    await expect(createScorer({ backend: 'webgpu' })).rejects.toMatchObject({
+      code: 'E_BACKEND_UNAVAILABLE',
+      message: expect.stringMatching(/navigator\.gpu is missing.*webgpu-maxsim\/node/s),
+    });
+  });
+});
