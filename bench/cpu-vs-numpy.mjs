@@ -35,7 +35,13 @@ const THREADS = Number(args.threads);
 
 const WORKLOADS = {
   W1: { name: 'W1 colbert-1k', lq: 32, dim: 128, docs: 1000, rows: () => 300 },
-  W3: { name: 'W3 ragged-1k', lq: 32, dim: 128, docs: 1000, rows: (random) => 128 + Math.floor(random() * (1536 - 128 + 1)) },
+  W3: {
+    name: 'W3 ragged-1k',
+    lq: 32,
+    dim: 128,
+    docs: 1000,
+    rows: (random) => 128 + Math.floor(random() * (1536 - 128 + 1)),
+  },
 };
 
 function randomUnitRows(random, rows, dim) {
@@ -101,74 +107,81 @@ function row(label, times, flops, docs, numpyP50) {
   const t = p50(times);
   return (
     `  ${label.padEnd(26)} p50 ${(t * 1000).toFixed(1).padStart(8)} ms  ` +
-    `${(flops / t / 1e9).toFixed(1).padStart(6)} GFLOP/s  ${Math.round(docs / t).toLocaleString('en-US').padStart(9)} docs/s` +
+    `${(flops / t / 1e9).toFixed(1).padStart(6)} GFLOP/s  ${Math.round(docs / t)
+      .toLocaleString('en-US')
+      .padStart(9)} docs/s` +
     (numpyP50 === undefined ? '' : `  ratio vs numpy ${(numpyP50 / t).toFixed(2)}`)
   );
 }
 
-console.log(`cpu-vs-numpy: ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${cpus()[0]?.model ?? 'cpu'} × ${availableParallelism()}`);
-console.log(`rounds ${ROUNDS}, ${RUNS} timed runs each (typescript: ${TS_RUNS}) after 2 warm-up runs; wasm-simd threads: ${THREADS}`);
+console.log(
+  `cpu-vs-numpy: ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${cpus()[0]?.model ?? 'cpu'} × ${availableParallelism()}`,
+);
+console.log(
+  `rounds ${ROUNDS}, ${RUNS} timed runs each (typescript: ${TS_RUNS}) after 2 warm-up runs; wasm-simd threads: ${THREADS}`,
+);
 
-{
-  for (const key of args.workloads.split(',')) {
-    const spec = WORKLOADS[key];
-    if (spec === undefined) throw new Error(`unknown workload ${key} (W1, W3)`);
-    const { docs, query } = makeWorkload(spec, key === 'W1' ? 1 : 3);
-    const totalRows = docs.reduce((n, d) => n + d.rows, 0);
-    const flops = 2 * spec.lq * totalRows * spec.dim;
-    const offsets = new Uint32Array(docs.length + 1);
-    const packed = new Float32Array(totalRows * spec.dim);
-    docs.forEach((d, i) => {
-      packed.set(d.data, offsets[i] * spec.dim);
-      offsets[i + 1] = offsets[i] + d.rows;
-    });
-    const packedDocs = { data: packed, rowOffsets: offsets, count: docs.length, dim: spec.dim, totalRows };
+for (const key of args.workloads.split(',')) {
+  const spec = WORKLOADS[key];
+  if (spec === undefined) throw new Error(`unknown workload ${key} (W1, W3)`);
+  const { docs, query } = makeWorkload(spec, key === 'W1' ? 1 : 3);
+  const totalRows = docs.reduce((n, d) => n + d.rows, 0);
+  const flops = 2 * spec.lq * totalRows * spec.dim;
+  const offsets = new Uint32Array(docs.length + 1);
+  const packed = new Float32Array(totalRows * spec.dim);
+  docs.forEach((d, i) => {
+    packed.set(d.data, offsets[i] * spec.dim);
+    offsets[i + 1] = offsets[i] + d.rows;
+  });
+  const packedDocs = { data: packed, rowOffsets: offsets, count: docs.length, dim: spec.dim, totalRows };
 
-    console.log(
-      `\n${spec.name}: Lq ${spec.lq}, d ${spec.dim}, ${docs.length} docs, ${totalRows.toLocaleString('en-US')} tokens, ` +
-        `${(flops / 1e9).toFixed(2)} GFLOP per query, ${(packed.byteLength / 1e6).toFixed(1)} MB fp32`,
-    );
-    const one = await createScorer({ backend: 'cpu', cpu: { threads: 1 } });
-    const many = await createScorer({ backend: 'cpu', cpu: { threads: THREADS } });
-    const corpusOne = await one.upload(docs);
-    const corpusMany = await many.upload(docs);
-    const ratios = { one: [], many: [] };
-    const all = { numpy: [], one: [], many: [] };
-    for (let round = 0; round < ROUNDS; round++) {
-      const np = await runNumpy(packedDocs, query, RUNS, spec);
-      if (round === 0) console.log(`  numpy ${np.numpy}, ${np.core}`);
-      const rOne = await timeScorer(one, corpusOne, query, RUNS);
-      const rMany = await timeScorer(many, corpusMany, query, RUNS);
-      const npP50 = p50(np.times);
-      ratios.one.push(npP50 / p50(rOne.times));
-      ratios.many.push(npP50 / p50(rMany.times));
-      all.numpy.push(...np.times);
-      all.one.push(...rOne.times);
-      all.many.push(...rMany.times);
-      let worst = 0;
-      np.scores.forEach((s, i) => (worst = Math.max(worst, Math.abs(s - rMany.scores[i]) / Math.max(1e-30, Math.abs(s)))));
-      console.log(
-        `  round ${round + 1}: numpy ${(npP50 * 1000).toFixed(1)} ms, ${one.info.summary} ${(p50(rOne.times) * 1000).toFixed(1)} ms, ` +
-          `${many.info.summary} ${(p50(rMany.times) * 1000).toFixed(1)} ms; max rel diff vs numpy ${worst.toExponential(1)}`,
-      );
-    }
-    const npAll = p50(all.numpy);
-    console.log(row('numpy (GEMM+reduceat+sum)', all.numpy, flops, docs.length));
-    console.log(row(one.info.summary, all.one, flops, docs.length, npAll));
-    console.log(row(many.info.summary, all.many, flops, docs.length, npAll));
-    if (!args['no-ts']) {
-      const ts = await createScorer({ backend: 'cpu', cpu: { kernel: 'typescript' } });
-      const corpusTs = await ts.upload(docs);
-      const rTs = await timeScorer(ts, corpusTs, query, TS_RUNS);
-      console.log(row(ts.info.summary, rTs.times, flops, docs.length, npAll));
-      ts.destroy();
+  console.log(
+    `\n${spec.name}: Lq ${spec.lq}, d ${spec.dim}, ${docs.length} docs, ${totalRows.toLocaleString('en-US')} tokens, ` +
+      `${(flops / 1e9).toFixed(2)} GFLOP per query, ${(packed.byteLength / 1e6).toFixed(1)} MB fp32`,
+  );
+  const one = await createScorer({ backend: 'cpu', cpu: { threads: 1 } });
+  const many = await createScorer({ backend: 'cpu', cpu: { threads: THREADS } });
+  const corpusOne = await one.upload(docs);
+  const corpusMany = await many.upload(docs);
+  const ratios = { one: [], many: [] };
+  const all = { numpy: [], one: [], many: [] };
+  for (let round = 0; round < ROUNDS; round++) {
+    const np = await runNumpy(packedDocs, query, RUNS, spec);
+    if (round === 0) console.log(`  numpy ${np.numpy}, ${np.core}`);
+    const rOne = await timeScorer(one, corpusOne, query, RUNS);
+    const rMany = await timeScorer(many, corpusMany, query, RUNS);
+    const npP50 = p50(np.times);
+    ratios.one.push(npP50 / p50(rOne.times));
+    ratios.many.push(npP50 / p50(rMany.times));
+    all.numpy.push(...np.times);
+    all.one.push(...rOne.times);
+    all.many.push(...rMany.times);
+    let worst = 0;
+    for (let i = 0; i < np.scores.length; i++) {
+      const s = np.scores[i];
+      worst = Math.max(worst, Math.abs(s - rMany.scores[i]) / Math.max(1e-30, Math.abs(s)));
     }
     console.log(
-      `  median over rounds of numpy p50 / library p50: 1 thread ${median(ratios.one).toFixed(2)} ` +
-        `(${ratios.one.map((r) => r.toFixed(2)).join(', ')}), ${THREADS} threads ${median(ratios.many).toFixed(2)} ` +
-        `(${ratios.many.map((r) => r.toFixed(2)).join(', ')})`,
+      `  round ${round + 1}: numpy ${(npP50 * 1000).toFixed(1)} ms, ${one.info.summary} ${(p50(rOne.times) * 1000).toFixed(1)} ms, ` +
+        `${many.info.summary} ${(p50(rMany.times) * 1000).toFixed(1)} ms; max rel diff vs numpy ${worst.toExponential(1)}`,
     );
-    one.destroy();
-    many.destroy();
   }
+  const npAll = p50(all.numpy);
+  console.log(row('numpy (GEMM+reduceat+sum)', all.numpy, flops, docs.length));
+  console.log(row(one.info.summary, all.one, flops, docs.length, npAll));
+  console.log(row(many.info.summary, all.many, flops, docs.length, npAll));
+  if (!args['no-ts']) {
+    const ts = await createScorer({ backend: 'cpu', cpu: { kernel: 'typescript' } });
+    const corpusTs = await ts.upload(docs);
+    const rTs = await timeScorer(ts, corpusTs, query, TS_RUNS);
+    console.log(row(ts.info.summary, rTs.times, flops, docs.length, npAll));
+    ts.destroy();
+  }
+  console.log(
+    `  median over rounds of numpy p50 / library p50: 1 thread ${median(ratios.one).toFixed(2)} ` +
+      `(${ratios.one.map((r) => r.toFixed(2)).join(', ')}), ${THREADS} threads ${median(ratios.many).toFixed(2)} ` +
+      `(${ratios.many.map((r) => r.toFixed(2)).join(', ')})`,
+  );
+  one.destroy();
+  many.destroy();
 }

@@ -88,7 +88,14 @@ function bytesPayload(batch, dtype) {
   let offset = 0;
   parts.forEach((p, index) => {
     body.set(p, offset);
-    items.push({ index, embed_dtype: dtype, endianness: 'little', start: offset, end: offset + p.length, shape: [TOKENS, DIM] });
+    items.push({
+      index,
+      embed_dtype: dtype,
+      endianness: 'little',
+      start: offset,
+      end: offset + p.length,
+      shape: [TOKENS, DIM],
+    });
     offset += p.length;
   });
   return { body, header: JSON.stringify({ id: 'pool-bench', created: 0, model: 'bench', data: items, usage: {} }) };
@@ -98,7 +105,12 @@ const decoders = {
   float: (text) => JSON.parse(text).data.map((item) => decodeFloatMatrix(item.data, { dim: DIM })),
   base64: (dtype, decodeBase64) => (text) =>
     JSON.parse(text).data.map((item) =>
-      decodeBase64Matrix(item.data, { dim: DIM, dtype, endianness: 'little', ...(decodeBase64 ? { decodeBase64 } : {}) }),
+      decodeBase64Matrix(item.data, {
+        dim: DIM,
+        dtype,
+        endianness: 'little',
+        ...(decodeBase64 ? { decodeBase64 } : {}),
+      }),
     ),
   bytes: ({ body, header }) => decodeBytesBody(body, parseBytesMetadata(header, body.byteLength), { dim: DIM }),
 };
@@ -145,7 +157,9 @@ const wireBytes = (payloads) =>
 console.log(
   `decode bench: ${DOCS} docs × ${TOKENS} tokens × ${DIM} dim, ${BATCH} docs per response, median of ${RUNS} runs`,
 );
-console.log(`node ${process.version}, ${os.cpus()[0]?.model ?? 'cpu'} × ${os.cpus().length}, ${new Date().toISOString().slice(0, 10)}`);
+console.log(
+  `node ${process.version}, ${os.cpus()[0]?.model ?? 'cpu'} × ${os.cpus().length}, ${new Date().toISOString().slice(0, 10)}`,
+);
 if (globalThis.gc === undefined) console.log('(run with --expose-gc for steadier memory figures)');
 
 const corpus = makeCorpus(DOCS);
@@ -154,9 +168,19 @@ const floatSlice = batches(corpus.slice(0, FLOAT_DOCS));
 const cases = [
   ['float JSON', floatSlice.map(floatJsonPayload), decoders.float, FLOAT_DOCS],
   ['base64 float32 (portable)', all.map((b) => base64Payload(b, 'float32')), decoders.base64('float32'), DOCS],
-  ['base64 float32 (node)', all.map((b) => base64Payload(b, 'float32')), decoders.base64('float32', nodeBase64Decoder), DOCS],
+  [
+    'base64 float32 (node)',
+    all.map((b) => base64Payload(b, 'float32')),
+    decoders.base64('float32', nodeBase64Decoder),
+    DOCS,
+  ],
   ['base64 float16 (portable)', all.map((b) => base64Payload(b, 'float16')), decoders.base64('float16'), DOCS],
-  ['base64 float16 (node)', all.map((b) => base64Payload(b, 'float16')), decoders.base64('float16', nodeBase64Decoder), DOCS],
+  [
+    'base64 float16 (node)',
+    all.map((b) => base64Payload(b, 'float16')),
+    decoders.base64('float16', nodeBase64Decoder),
+    DOCS,
+  ],
   ['bytes float32', all.map((b) => bytesPayload(b, 'float32')), decoders.bytes, DOCS],
   ['bytes float16', all.map((b) => bytesPayload(b, 'float16')), decoders.bytes, DOCS],
   ['bytes bfloat16', all.map((b) => bytesPayload(b, 'bfloat16')), decoders.bytes, DOCS],
@@ -189,6 +213,14 @@ console.log(
     'decoded matrices included.',
 );
 if (args.json !== undefined) {
-  const settings = { docs: DOCS, tokens: TOKENS, dim: DIM, 'docs per response': BATCH, 'float JSON docs': FLOAT_DOCS, runs: RUNS, 'expose-gc': globalThis.gc !== undefined };
+  const settings = {
+    docs: DOCS,
+    tokens: TOKENS,
+    dim: DIM,
+    'docs per response': BATCH,
+    'float JSON docs': FLOAT_DOCS,
+    runs: RUNS,
+    'expose-gc': globalThis.gc !== undefined,
+  };
   writeFileSync(args.json, `${JSON.stringify({ settings, rows }, null, 2)}\n`);
 }

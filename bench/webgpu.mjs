@@ -45,9 +45,12 @@ const cpuScorer = await createScorer({ backend: 'cpu' });
 const software = gpuScorer.info.adapter?.isFallbackAdapter === true;
 const runs = Number(process.env.RUNS ?? (software ? 3 : 20));
 console.log(`adapter: ${gpuScorer.info.summary}`);
-if (software) console.log('NOTE: software adapter: numbers measure correctness and relative kernel changes, not GPU speed.');
+if (software)
+  console.log('NOTE: software adapter: numbers measure correctness and relative kernel changes, not GPU speed.');
 console.log(`cpu: ${cpuScorer.info.summary}`);
-console.log(`timed runs: ${runs} after one first (compile/warm-up) run; end to end per query (upload of the query, kernel, readback)\n`);
+console.log(
+  `timed runs: ${runs} after one first (compile/warm-up) run; end to end per query (upload of the query, kernel, readback)\n`,
+);
 console.log('workload backend   first ms   p50 ms   p95 ms     docs/s   GFLOP/s    GB/s   max|err| (first 50 docs)');
 
 for (const name of wanted) {
@@ -58,7 +61,10 @@ for (const name of wanted) {
   const flop = 2 * w.lq * w.ld * w.dim * w.docs;
   const bytes = w.ld * w.dim * w.docs * (precision === 'f16' ? 2 : 4);
   const ref = docs.slice(0, 50).map((d) => maxsimReference(query, d));
-  for (const [label, scorer] of [['webgpu', gpuScorer], ['cpu', cpuScorer]]) {
+  for (const [label, scorer] of [
+    ['webgpu', gpuScorer],
+    ['cpu', cpuScorer],
+  ]) {
     const corpus = await scorer.upload(docs);
     const r = await measure(scorer, query, corpus, runs);
     const err = Math.max(...ref.map((e, i) => Math.abs(r.scores[i] - e)));

@@ -41,8 +41,15 @@ export function similarityMatrix(query: TokenMatrix, doc: TokenMatrix): { sims: 
 // viridis at 9 stops: perceptually even, readable for colour-blind people, and dark at the low end so
 // unmatched cells recede into the panel.
 const VIRIDIS: readonly (readonly [number, number, number])[] = [
-  [68, 1, 84], [71, 44, 122], [59, 81, 139], [44, 113, 142], [33, 144, 141],
-  [39, 173, 129], [92, 200, 99], [170, 220, 50], [253, 231, 37],
+  [68, 1, 84],
+  [71, 44, 122],
+  [59, 81, 139],
+  [44, 113, 142],
+  [33, 144, 141],
+  [39, 173, 129],
+  [92, 200, 99],
+  [170, 220, 50],
+  [253, 231, 37],
 ];
 
 /** Colour for t in [0, 1]. */
@@ -58,7 +65,11 @@ export function viridis(t: number): string {
 
 const CELL_PX = 22;
 
-function el<K extends keyof HTMLElementTagNameMap>(tag: K, className?: string, text?: string): HTMLElementTagNameMap[K] {
+function el<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  className?: string,
+  text?: string,
+): HTMLElementTagNameMap[K] {
   const node = document.createElement(tag);
   if (className !== undefined) node.className = className;
   if (text !== undefined) node.textContent = text;
@@ -100,7 +111,11 @@ export function renderAlignment(container: HTMLElement, input: AlignmentInput): 
   bar.style.background = `linear-gradient(90deg, ${Array.from({ length: 9 }, (_, k) => viridis(k / 8)).join(', ')})`;
   legend.append(el('span', 'legend-value', lo.toFixed(2)), bar, el('span', 'legend-value', hi.toFixed(2)));
   const legendBox = el('div', 'legend-box');
-  legendBox.append(el('span', 'legend-caption', 'similarity'), legend, el('span', 'legend-caption', '◻ best match per query token'));
+  legendBox.append(
+    el('span', 'legend-caption', 'similarity'),
+    legend,
+    el('span', 'legend-caption', '◻ best match per query token'),
+  );
   head.append(titles, legendBox);
   root.append(head);
 
@@ -147,7 +162,11 @@ export function renderAlignment(container: HTMLElement, input: AlignmentInput): 
     fill.style.width = `${Math.max(0, Math.min(1, value)) * 100}%`;
     fill.style.background = viridis(t(value));
     meter.append(fill);
-    match.append(el('span', 'match-token', docTokens[b] ?? `#${b}`), meter, el('span', 'match-value', value.toFixed(3)));
+    match.append(
+      el('span', 'match-token', docTokens[b] ?? `#${b}`),
+      meter,
+      el('span', 'match-value', value.toFixed(3)),
+    );
     row.append(match);
     grid.append(row);
   }

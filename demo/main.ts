@@ -106,8 +106,12 @@ async function scorerFor(choice: BackendChoice): Promise<{ scorer: Scorer; start
 
 /** Scoring failures after which a scorer refuses further work (a lost device, a failed CPU worker). */
 function scorerBroken(err: unknown): boolean {
-  return err instanceof MaxsimError && !err.code.startsWith('E_POOLING') && err.code !== 'E_ABORTED' &&
-    !(err instanceof BackendUnavailableError);
+  return (
+    err instanceof MaxsimError &&
+    !err.code.startsWith('E_POOLING') &&
+    err.code !== 'E_ABORTED' &&
+    !(err instanceof BackendUnavailableError)
+  );
 }
 
 /** Drops a scorer so the next click starts a fresh one. */
@@ -192,7 +196,8 @@ async function embedBuiltin(inputs: Inputs): Promise<Embedded> {
 
 function poolingBaseUrl(): string {
   const raw = ui.poolingUrl.value.trim();
-  if (raw === '') throw new InputProblem('The server URL is empty: enter the vLLM server root, e.g. http://127.0.0.1:8000.');
+  if (raw === '')
+    throw new InputProblem('The server URL is empty: enter the vLLM server root, e.g. http://127.0.0.1:8000.');
   let url: URL;
   try {
     url = new URL(raw);

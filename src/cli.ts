@@ -52,22 +52,32 @@ async function main(argv: string[]): Promise<number> {
 }
 
 // Commands, in the order `--help` lists them (each module exports `command`):
-register('embed', 'embed texts via vLLM /pooling (or --local) and print each multi-vector shape', () =>
-  import('./cli/embed.js'),
+register(
+  'embed',
+  'embed texts via vLLM /pooling (or --local) and print each multi-vector shape',
+  () => import('./cli/embed.js'),
 );
-register('rerank', 'rank documents for a query with MaxSim (vLLM /pooling or --local embeddings)', () =>
-  import('./cli/rerank.js'),
+register(
+  'rerank',
+  'rank documents for a query with MaxSim (vLLM /pooling or --local embeddings)',
+  () => import('./cli/rerank.js'),
 );
-register('serve-pooling', 'serve a local vLLM /pooling stand-in (hashing embedder, no GPU)', () =>
-  import('./cli/serve-pooling.js'),
+register(
+  'serve-pooling',
+  'serve a local vLLM /pooling stand-in (hashing embedder, no GPU)',
+  () => import('./cli/serve-pooling.js'),
 );
 
-register('serve', 'serve POST /rerank (vLLM/Jina/Cohere shape) over /pooling or the built-in embedder', () =>
-  import('./cli/serve.js'),
+register(
+  'serve',
+  'serve POST /rerank (vLLM/Jina/Cohere shape) over /pooling or the built-in embedder',
+  () => import('./cli/serve.js'),
 );
 
-register('bench', 'benchmark workloads W0–W5 on every backend beside numpy (JSON, Markdown, SVG chart)', () =>
-  import('./cli/bench.js'),
+register(
+  'bench',
+  'benchmark workloads W0–W5 on every backend beside numpy (JSON, Markdown, SVG chart)',
+  () => import('./cli/bench.js'),
 );
 
 main(process.argv.slice(2)).then(

@@ -128,7 +128,10 @@ export async function createScorerOn(platform: ScorerPlatform, options: ScorerOp
       ...(options.precision === undefined ? {} : { precision: options.precision }),
     });
     if (fallback === 'none') return createScorerFromEngine(engine, scale);
-    return createScorerFromEngine(withCpuFallback(engine, () => createCpuEngine(cpuOptions)), scale);
+    return createScorerFromEngine(
+      withCpuFallback(engine, () => createCpuEngine(cpuOptions)),
+      scale,
+    );
   } catch (err) {
     md?.destroy();
     if (err instanceof InvalidArgumentError) throw err;

@@ -15,7 +15,14 @@ describe('Deno', () => {
     const denoBin = join(dirname(createRequire(import.meta.url).resolve('deno/package.json')), 'bin.cjs');
     const { stdout } = await run(
       process.execPath,
-      [denoBin, 'run', '--no-prompt', '--allow-read=' + root, '--no-config', join(root, 'test/runtimes/deno-smoke.mjs')],
+      [
+        denoBin,
+        'run',
+        '--no-prompt',
+        `--allow-read=${root}`,
+        '--no-config',
+        join(root, 'test/runtimes/deno-smoke.mjs'),
+      ],
       { cwd: root, env: { ...process.env, DENO_NO_UPDATE_CHECK: '1', NO_COLOR: '1' }, timeout: 60_000 },
     );
     const report = JSON.parse(stdout.trim().split('\n').at(-1)!);

@@ -15,9 +15,12 @@ if (file === undefined) {
   process.exit(2);
 }
 const report = JSON.parse(readFileSync(file, 'utf8'));
-const adapters = report.adapters.map((a) => `${a.backend}: ${a.name}${a.software ? ' (SOFTWARE: not a GPU figure)' : ''}`);
+const adapters = report.adapters.map(
+  (a) => `${a.backend}: ${a.name}${a.software ? ' (SOFTWARE: not a GPU figure)' : ''}`,
+);
 console.log(`anchors for ${file} (${report.date.slice(0, 10)}; ${adapters.join('; ') || 'no WebGPU adapter'})`);
-const fmt = (x, d = 3) => (x === null || x === undefined || !Number.isFinite(x) ? '–' : Number(x.toPrecision(d)).toString());
+const fmt = (x, d = 3) =>
+  x === null || x === undefined || !Number.isFinite(x) ? '–' : Number(x.toPrecision(d)).toString();
 for (const r of report.results.filter((x) => x.backend.startsWith('webgpu'))) {
   const kernelMs = r.kernel?.p50 ?? null;
   const gbps = r.kernelGbps ?? r.gbps;
@@ -38,4 +41,5 @@ for (const r of report.results.filter((x) => x.backend.startsWith('webgpu'))) {
   if (r.vsNumpy !== null) parts.push(`× numpy ${fmt(r.vsNumpy, 2)} (kernel ${fmt(r.vsNumpyKernel, 2)})`);
   console.log(`  ${head} ${parts.join('; ')}`);
 }
-for (const s of report.skipped) console.log(`  skipped ${s.backend} ${s.workload ?? ''} ${s.precision ?? ''}: ${s.reason}`);
+for (const s of report.skipped)
+  console.log(`  skipped ${s.backend} ${s.workload ?? ''} ${s.precision ?? ''}: ${s.reason}`);

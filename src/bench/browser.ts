@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { PageCase, PageResult } from './page.js';
 import { BenchmarkError } from './errors.js';
-import { launchChromium, serveDirectory, type ChromiumSession, type StaticServer } from '../node/chromium.js';
+import { launchChromium, serveDirectory, type ChromiumSession, type StaticServer } from './chromium.js';
 
 /** A running browser benchmark page. */
 export interface BrowserBench {

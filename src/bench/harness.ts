@@ -47,7 +47,15 @@ import { nodeCpuWorkerFactory } from '../node/cpu-workers.js';
 export type BackendChoice = 'cpu' | 'cpu-typescript' | 'cpu-wasm-1' | 'cpu-wasm' | 'webgpu' | 'browser' | 'numpy';
 
 /** Every `--backend` value. */
-export const BACKEND_CHOICES: readonly BackendChoice[] = ['cpu', 'cpu-typescript', 'cpu-wasm-1', 'cpu-wasm', 'webgpu', 'browser', 'numpy'];
+export const BACKEND_CHOICES: readonly BackendChoice[] = [
+  'cpu',
+  'cpu-typescript',
+  'cpu-wasm-1',
+  'cpu-wasm',
+  'webgpu',
+  'browser',
+  'numpy',
+];
 
 /**
  * Parses `cpu,webgpu` into backend choices (`all` for every backend).
@@ -61,7 +69,9 @@ export function parseBackendList(text: string): BackendChoice[] {
   for (const part of text.split(',')) {
     const name = part.trim().toLowerCase();
     if (!(BACKEND_CHOICES as readonly string[]).includes(name)) {
-      throw new InvalidArgumentError(`unknown backend ${JSON.stringify(part.trim())}: expected ${BACKEND_CHOICES.join(', ')} or all`);
+      throw new InvalidArgumentError(
+        `unknown backend ${JSON.stringify(part.trim())}: expected ${BACKEND_CHOICES.join(', ')} or all`,
+      );
     }
     if (!out.includes(name as BackendChoice)) out.push(name as BackendChoice);
   }
@@ -79,7 +89,8 @@ export function parsePrecisionList(text: string): ('f32' | 'f16')[] {
   const out: ('f32' | 'f16')[] = [];
   for (const part of text.split(',')) {
     const p = part.trim().toLowerCase();
-    if (p !== 'f32' && p !== 'f16') throw new InvalidArgumentError(`unknown precision ${JSON.stringify(part.trim())}: expected f32 or f16`);
+    if (p !== 'f32' && p !== 'f16')
+      throw new InvalidArgumentError(`unknown precision ${JSON.stringify(part.trim())}: expected f32 or f16`);
     if (!out.includes(p)) out.push(p);
   }
   if (out.length === 0) throw new InvalidArgumentError('no precision named: expected f32, f16 or f32,f16');
@@ -247,17 +258,21 @@ export async function runBenchmarks(options: BenchOptions): Promise<BenchReport>
   try {
     for (const id of options.workloads) {
       const spec = WORKLOADS[id];
-      const flopPerDoc = (workFlop(shapeOf(spec, spec.docs, workloadTokens(spec, spec.docs, options.seed), 4)) / spec.docs);
+      const flopPerDoc =
+        workFlop(shapeOf(spec, spec.docs, workloadTokens(spec, spec.docs, options.seed), 4)) / spec.docs;
       const planned = cases.map((c) => {
         const calls = 1 + options.warmup + (options.runs + (c.kernel ? options.runs + options.warmup + 1 : 0));
-        return { c, plan: planDocuments({
-          fullDocs: spec.docs,
-          flopPerDoc,
-          expectedGflops: c.expectedGflops,
-          calls,
-          budgetS: options.budgetS,
-          ...(options.scaleDocs === undefined ? {} : { scale: options.scaleDocs }),
-        }) };
+        return {
+          c,
+          plan: planDocuments({
+            fullDocs: spec.docs,
+            flopPerDoc,
+            expectedGflops: c.expectedGflops,
+            calls,
+            budgetS: options.budgetS,
+            ...(options.scaleDocs === undefined ? {} : { scale: options.scaleDocs }),
+          }),
+        };
       });
       const numpyOwn = planDocuments({
         fullDocs: spec.docs,
@@ -321,7 +336,8 @@ export async function runBenchmarks(options: BenchOptions): Promise<BenchReport>
             sampleQueries,
           });
           numpyInfo = { version: run.numpyVersion, blas: run.blas };
-          const label = `numpy ${run.numpyVersion} (${run.blas.coretype ?? run.blas.summary}` +
+          const label =
+            `numpy ${run.numpyVersion} (${run.blas.coretype ?? run.blas.summary}` +
             `${run.blas.threads === null ? '' : `, ${run.blas.threads} threads`})`;
           const numpyRows = run.sizes.map((size) => {
             const caseData = workloadPrefix(data, size.docs);
@@ -340,7 +356,10 @@ export async function runBenchmarks(options: BenchOptions): Promise<BenchReport>
               adapter: null,
               precision: 'f32',
             };
-            const shrink = size.docs === spec.docs ? '' : (workloadResults.find((r) => r.docs === size.docs)?.shrinkNote ?? numpyOwn.reason);
+            const shrink =
+              size.docs === spec.docs
+                ? ''
+                : (workloadResults.find((r) => r.docs === size.docs)?.shrinkNote ?? numpyOwn.reason);
             return toResult(spec, c, caseData, shrink, settingsFor(size.docs), m, null, referenceScore);
           });
           for (const row of numpyRows) workloadResults.push(row);
@@ -425,11 +444,19 @@ function toResult(
   settings.sampleQueries.forEach((q, qi) => {
     settings.sampleDocs.forEach((d, di) => {
       const got = m.sampleScores[qi]?.[di];
-      const err = got === undefined || !Number.isFinite(got) ? Number.POSITIVE_INFINITY : Math.abs(got - referenceScore(q, d));
+      const err =
+        got === undefined || !Number.isFinite(got) ? Number.POSITIVE_INFINITY : Math.abs(got - referenceScore(q, d));
       maxAbsError = Math.max(maxAbsError, err);
     });
   });
-  const kernel = m.kernel === undefined ? null : { ...summarizeTimes(m.kernel.timesMs), method: m.kernel.method, submitDoneP50: summarizeTimes(m.kernel.submitDoneMs).p50 };
+  const kernel =
+    m.kernel === undefined
+      ? null
+      : {
+          ...summarizeTimes(m.kernel.timesMs),
+          method: m.kernel.method,
+          submitDoneP50: summarizeTimes(m.kernel.submitDoneMs).p50,
+        };
   const k = kernel === null ? null : rates(shape, kernel.p50);
   return {
     workload: spec.id,
@@ -499,10 +526,18 @@ async function startCases(
   const cpuOnlyF32 = !options.precisions.includes('f32');
   const cpuChoices: { id: string; make: () => Promise<CpuEngine>; guess: number }[] = [];
   if (want('cpu') || want('cpu-typescript')) {
-    cpuChoices.push({ id: 'cpu-typescript', make: () => createCpuEngine({ kernel: 'typescript' }), guess: FIRST_GUESS.typescript });
+    cpuChoices.push({
+      id: 'cpu-typescript',
+      make: () => createCpuEngine({ kernel: 'typescript' }),
+      guess: FIRST_GUESS.typescript,
+    });
   }
   if (want('cpu') || want('cpu-wasm-1')) {
-    cpuChoices.push({ id: 'cpu-wasm-simd-1t', make: () => createCpuEngine({ kernel: 'wasm-simd', threads: 1 }), guess: FIRST_GUESS.wasmPerThread });
+    cpuChoices.push({
+      id: 'cpu-wasm-simd-1t',
+      make: () => createCpuEngine({ kernel: 'wasm-simd', threads: 1 }),
+      guess: FIRST_GUESS.wasmPerThread,
+    });
   }
   if ((want('cpu') && options.threads > 1) || want('cpu-wasm')) {
     cpuChoices.push({
@@ -513,15 +548,37 @@ async function startCases(
   }
   for (const choice of cpuChoices) {
     if (cpuOnlyF32) {
-      skipped.push({ backend: choice.id, workload: null, precision: 'f16', reason: 'the CPU paths store f32 only; add f32 to --precision' });
+      skipped.push({
+        backend: choice.id,
+        workload: null,
+        precision: 'f16',
+        reason: 'the CPU paths store f32 only; add f32 to --precision',
+      });
       continue;
     }
     try {
       const t0 = performance.now();
       const engine = await choice.make();
-      cases.push(engineCase(choice.id, engine.info.summary, null, 'f32', false, engine, performance.now() - t0, choice.guess, async () => engine.destroy()));
+      cases.push(
+        engineCase(
+          choice.id,
+          engine.info.summary,
+          null,
+          'f32',
+          false,
+          engine,
+          performance.now() - t0,
+          choice.guess,
+          async () => engine.destroy(),
+        ),
+      );
     } catch (err) {
-      skipped.push({ backend: choice.id, workload: null, precision: 'f32', reason: err instanceof Error ? err.message : String(err) });
+      skipped.push({
+        backend: choice.id,
+        workload: null,
+        precision: 'f32',
+        reason: err instanceof Error ? err.message : String(err),
+      });
     }
   }
   if (want('webgpu')) {
@@ -529,7 +586,8 @@ async function startCases(
       try {
         const bench: WebGpuBench = await startWebGpuBench(await loadBenchDawnGpu(), precision);
         const adapter = { name: bench.adapterName, software: bench.adapter.isFallbackAdapter };
-        if (!adapters.some((a) => a.backend === 'webgpu-dawn')) adapters.push({ backend: 'webgpu-dawn', ...adapter, features: featureList(bench.features) });
+        if (!adapters.some((a) => a.backend === 'webgpu-dawn'))
+          adapters.push({ backend: 'webgpu-dawn', ...adapter, features: featureList(bench.features) });
         cases.push(
           engineCase(
             'webgpu-dawn',
@@ -595,7 +653,11 @@ function loadBenchDawnGpu(): Promise<GPU> {
 }
 
 function featureList(f: { shaderF16: boolean; subgroups: boolean; timestampQuery: boolean }): string[] {
-  return [f.shaderF16 ? 'shader-f16' : '', f.subgroups ? 'subgroups' : '', f.timestampQuery ? 'timestamp-query' : ''].filter((s) => s !== '');
+  return [
+    f.shaderF16 ? 'shader-f16' : '',
+    f.subgroups ? 'subgroups' : '',
+    f.timestampQuery ? 'timestamp-query' : '',
+  ].filter((s) => s !== '');
 }
 
 function engineCase<C>(
@@ -647,10 +709,17 @@ function browserCase(
     // Until the page has shown its adapter, assume a software one: the cautious guess shrinks, never stalls.
     expectedGflops: FIRST_GUESS.softwareGpu / 2,
     measure: async (data, settings) => {
-      const result = await browser.run({ workload: data.spec.id, docs: data.packed.count, seed: data.seed, precision, settings });
+      const result = await browser.run({
+        workload: data.spec.id,
+        docs: data.packed.count,
+        seed: data.seed,
+        precision,
+        settings,
+      });
       const adapter = { name: result.adapterName, software: result.software };
       (c as { adapter: AdapterInfo | null }).adapter = adapter;
-      (c as { label: string }).label = `webgpu (${browser.browserVersion}): ${result.adapterName}, ${result.storage} storage`;
+      (c as { label: string }).label =
+        `webgpu (${browser.browserVersion}): ${result.adapterName}, ${result.storage} storage`;
       if (!adapters.some((a) => a.backend === 'webgpu-chromium')) {
         adapters.push({ backend: 'webgpu-chromium', ...adapter, features: featureList(result.features) });
       }
@@ -668,12 +737,17 @@ function browserCase(
 async function runIngestion(): Promise<IngestionReport> {
   const script = fileURLToPath(new URL('../../bench/decode.mjs', import.meta.url));
   if (!existsSync(script)) {
-    throw new BenchmarkError('E_BENCH_DEPENDENCY', `the ingestion bench needs ${script}, which only a source checkout has`);
+    throw new BenchmarkError(
+      'E_BENCH_DEPENDENCY',
+      `the ingestion bench needs ${script}, which only a source checkout has`,
+    );
   }
   const dir = mkdtempSync(join(tmpdir(), 'maxsim-ingest-'));
   const out = join(dir, 'decode.json');
   try {
-    const child = spawn(process.execPath, ['--expose-gc', script, '--json', out], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, ['--expose-gc', script, '--json', out], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     const stderr: Buffer[] = [];
     child.stderr.on('data', (b: Buffer) => stderr.push(b));
     const code = await new Promise<number>((resolve, reject) => {

@@ -128,7 +128,11 @@ export function planDocuments(input: PlanInput): DocumentPlan {
   const { fullDocs } = input;
   if (input.scale !== undefined) {
     const docs = Math.max(1, Math.min(fullDocs, Math.round(fullDocs * input.scale)));
-    return { docs, reason: docs === fullDocs ? '' : `scaled to ${fmtInt(docs)} of ${fmtInt(fullDocs)} docs (--scale-docs ${input.scale})` };
+    return {
+      docs,
+      reason:
+        docs === fullDocs ? '' : `scaled to ${fmtInt(docs)} of ${fmtInt(fullDocs)} docs (--scale-docs ${input.scale})`,
+    };
   }
   const seconds = (fullDocs * input.flopPerDoc * input.calls) / (input.expectedGflops * 1e9);
   if (!(seconds > input.budgetS)) return { docs: fullDocs, reason: '' };

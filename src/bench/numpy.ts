@@ -56,7 +56,7 @@ export interface NumpyOptions {
 }
 
 /** The Python side; reads the header and data from stdin, prints one JSON object on stdout. */
-export const NUMPY_MAXSIM_SCRIPT = String.raw`
+export const NUMPY_MAXSIM_SCRIPT = `
 import ctypes, json, platform, sys, time
 import numpy as np
 
@@ -191,9 +191,14 @@ export async function runNumpyReference(data: WorkloadData, options: NumpyOption
     sizes: [...options.sizes].sort((a, b) => a - b).map((docs) => ({ docs, sampleDocs: options.sampleDocs(docs) })),
   };
   const queryData = new Float32Array(queries.length * spec.lq * packed.dim);
-  queries.forEach((q, i) => queryData.set(q.data, i * spec.lq * packed.dim));
+  queries.forEach((q, i) => {
+    queryData.set(q.data, i * spec.lq * packed.dim);
+  });
   const python = options.python ?? process.env.PYTHON ?? 'python3';
-  const child = spawn(python, ['-c', NUMPY_MAXSIM_SCRIPT], { env: numpyEnvironment(), stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(python, ['-c', NUMPY_MAXSIM_SCRIPT], {
+    env: numpyEnvironment(),
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   const stdout: Buffer[] = [];
   const stderr: Buffer[] = [];
   child.stdout.on('data', (b: Buffer) => stdout.push(b));
@@ -228,11 +233,16 @@ export async function runNumpyReference(data: WorkloadData, options: NumpyOption
         `${python} has no numpy (pip install numpy, or set PYTHON to a python3 that has it), or leave numpy out of --backend`,
       );
     }
-    throw new BenchmarkError('E_BENCH_SUBPROCESS', `the numpy reference exited with code ${code}: ${errText.slice(-2000)}`);
+    throw new BenchmarkError(
+      'E_BENCH_SUBPROCESS',
+      `the numpy reference exited with code ${code}: ${errText.slice(-2000)}`,
+    );
   }
   try {
     return JSON.parse(Buffer.concat(stdout).toString('utf8')) as NumpyRun;
   } catch (err) {
-    throw new BenchmarkError('E_BENCH_SUBPROCESS', `the numpy reference printed no JSON: ${errText.slice(-500)}`, { cause: err });
+    throw new BenchmarkError('E_BENCH_SUBPROCESS', `the numpy reference printed no JSON: ${errText.slice(-500)}`, {
+      cause: err,
+    });
   }
 }

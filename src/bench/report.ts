@@ -42,7 +42,10 @@ function cell(text: string): string {
 export function machineLine(report: BenchReport, options: { readonly shortAdapters?: boolean } = {}): string {
   const m = report.machine;
   const adapters = report.adapters
-    .map((a) => `${a.backend}: ${options.shortAdapters === true ? shortAdapter(a) : `${a.name}${a.software ? ' (software)' : ''}`}`)
+    .map(
+      (a) =>
+        `${a.backend}: ${options.shortAdapters === true ? shortAdapter(a) : `${a.name}${a.software ? ' (software)' : ''}`}`,
+    )
     .join('; ');
   return [
     `${m.cpuModel}, ${m.cores} cores, ${m.memoryGiB} GiB`,
@@ -97,7 +100,8 @@ export function toMarkdown(report: BenchReport): string {
   for (const r of shown) {
     const docs = r.docs === r.fullDocs ? fmtInt(r.docs) : `${fmtInt(r.docs)} of ${fmtInt(r.fullDocs)}*`;
     const adapter = r.adapter === null ? (r.backend === 'numpy' ? 'cpu (BLAS)' : 'cpu') : shortAdapter(r.adapter);
-    const kernel = r.kernel === null ? '–' : `${ms(r.kernel.p50)}${r.kernel.method === 'timestamp-query' ? ' (ts)' : ' (sd)'}`;
+    const kernel =
+      r.kernel === null ? '–' : `${ms(r.kernel.p50)}${r.kernel.method === 'timestamp-query' ? ' (ts)' : ' (sd)'}`;
     lines.push(
       `| ${r.workload} ${r.workloadName} | ${docs} | ${cell(r.backend)} | ${cell(adapter)} | ${r.precision} | ${r.runs}${r.runsNote === '' ? '' : '†'} | ` +
         `${ms(r.firstMs)} | ${ms(r.endToEnd.p50)} | ${ms(r.endToEnd.p95)} | ${kernel} | ${fmtRate(r.docsPerS)} | ` +
@@ -119,14 +123,18 @@ export function toMarkdown(report: BenchReport): string {
   if (report.skipped.length > 0) {
     lines.push('', 'Skipped:', '');
     for (const s of report.skipped) {
-      lines.push(`- ${s.backend}${s.workload === null ? '' : ` ${s.workload}`}${s.precision === null ? '' : ` ${s.precision}`}: ${cell(s.reason)}`);
+      lines.push(
+        `- ${s.backend}${s.workload === null ? '' : ` ${s.workload}`}${s.precision === null ? '' : ` ${s.precision}`}: ${cell(s.reason)}`,
+      );
     }
   }
   if (report.ingestion !== null && report.ingestion.rows.length > 0) {
     const rows = report.ingestion.rows;
     const keys = Object.keys(rows[0]!);
     lines.push('', '## Ingestion: /pooling decode (bench/decode.mjs)', '');
-    const settings = Object.entries(report.ingestion.settings).map(([k, v]) => `${k} ${String(v)}`).join(', ');
+    const settings = Object.entries(report.ingestion.settings)
+      .map(([k, v]) => `${k} ${String(v)}`)
+      .join(', ');
     if (settings !== '') lines.push(`Settings: ${settings}.`, '');
     lines.push(`| ${keys.map(cell).join(' | ')} |`, `|${keys.map(() => '---').join('|')}|`);
     for (const row of rows) lines.push(`| ${keys.map((k) => cell(String(row[k] ?? ''))).join(' | ')} |`);
@@ -139,7 +147,19 @@ function xml(text: string): string {
 }
 
 /** Colour-blind-safe palette (Okabe–Ito, then Tol's muted), one colour per series. */
-const PALETTE = ['#0072B2', '#E69F00', '#009E73', '#CC79A7', '#56B4E9', '#D55E00', '#332288', '#999933', '#882255', '#44AA99', '#000000'];
+const PALETTE = [
+  '#0072B2',
+  '#E69F00',
+  '#009E73',
+  '#CC79A7',
+  '#56B4E9',
+  '#D55E00',
+  '#332288',
+  '#999933',
+  '#882255',
+  '#44AA99',
+  '#000000',
+];
 
 /**
  * The report as an SVG chart: for each workload a group of bars, one per backend (and precision for WebGPU),
@@ -180,10 +200,13 @@ export function toSvgChart(report: BenchReport): string {
     `<text x="${left}" y="44" fill="#444">${xml(truncate(machineLine(report, { shortAdapters: true }), 200))}</text>`,
   );
   const software = report.adapters.filter((a) => a.software).map((a) => a.backend);
-  const sub = software.length > 0
-    ? `Software adapters (${software.join(', ')}): correctness and relative changes only, not GPU speed.`
-    : 'Higher is better.';
-  out.push(`<text x="${left}" y="62" fill="#444">${xml(sub)} * = fewer documents than the workload defines (time budget).</text>`);
+  const sub =
+    software.length > 0
+      ? `Software adapters (${software.join(', ')}): correctness and relative changes only, not GPU speed.`
+      : 'Higher is better.';
+  out.push(
+    `<text x="${left}" y="62" fill="#444">${xml(sub)} * = fewer documents than the workload defines (time budget).</text>`,
+  );
   for (let e = lo; e <= hi; e++) {
     const yy = y(10 ** e).toFixed(1);
     out.push(

@@ -81,7 +81,15 @@ export async function prepareKernelTimer(
       owned.push(b);
       return b;
     };
-    const { scores, bindGroups, grids } = prepareMaxsimDispatch(md, pipeline, corpus, queries, maxPerDimension, buffer, 'bench');
+    const { scores, bindGroups, grids } = prepareMaxsimDispatch(
+      md,
+      pipeline,
+      corpus,
+      queries,
+      maxPerDimension,
+      buffer,
+      'bench',
+    );
     const readback = buffer('bench scores readback', scoresBytes, BUFFER_MAP_READ | BUFFER_COPY_DST);
     let resolve: GPUBuffer | undefined;
     let stamps: GPUBuffer | undefined;
@@ -121,7 +129,7 @@ export async function prepareKernelTimer(
       device.queue.submit([encode(readScores)]);
       return device.queue.onSubmittedWorkDone();
     });
-    await (await submitted);
+    await await submitted;
     const submitDoneMs = performance.now() - t0;
     let timestampMs: number | undefined;
     if (prepared.stamps !== undefined) {

@@ -91,7 +91,9 @@ export const command: CliCommand = {
     if (values['from-json'] !== undefined) {
       const saved = JSON.parse(readFileSync(values['from-json'], 'utf8')) as BenchReport;
       if (saved.schema !== 'webgpu-maxsim-bench/1') {
-        throw new InvalidArgumentError(`${values['from-json']} is not a webgpu-maxsim bench report (schema ${JSON.stringify(saved.schema)})`);
+        throw new InvalidArgumentError(
+          `${values['from-json']} is not a webgpu-maxsim bench report (schema ${JSON.stringify(saved.schema)})`,
+        );
       }
       writeOutputs(saved, { ...values, json: undefined });
       return 0;
@@ -104,11 +106,14 @@ export const command: CliCommand = {
     if (values['scale-docs'] !== undefined) {
       scaleDocs = Number(values['scale-docs']);
       if (!(scaleDocs > 0 && scaleDocs <= 1)) {
-        throw new InvalidArgumentError(`--scale-docs is ${JSON.stringify(values['scale-docs'])}, expected a number in (0, 1]`);
+        throw new InvalidArgumentError(
+          `--scale-docs is ${JSON.stringify(values['scale-docs'])}, expected a number in (0, 1]`,
+        );
       }
     }
     if (values.full) {
-      if (scaleDocs !== undefined && scaleDocs !== 1) throw new InvalidArgumentError('--full and --scale-docs disagree; give one');
+      if (scaleDocs !== undefined && scaleDocs !== 1)
+        throw new InvalidArgumentError('--full and --scale-docs disagree; give one');
       scaleDocs = 1;
     }
     const workloads = parseWorkloadList(values.workload);

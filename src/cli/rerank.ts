@@ -94,7 +94,9 @@ export const command: CliCommand = {
     } else if (query === undefined) {
       throw new InvalidArgumentError('documents were given but no --query: pass --query TEXT');
     } else if (docs.length === 0) {
-      throw new InvalidArgumentError('a --query was given but no documents: pass --doc TEXT (repeatable) or --docs-file FILE');
+      throw new InvalidArgumentError(
+        'a --query was given but no documents: pass --doc TEXT (repeatable) or --docs-file FILE',
+      );
     }
 
     const { matrices, source } = await embedWithCliOptions(values, [query, ...docs]);

@@ -7,7 +7,12 @@ import { createScorer } from '../node.js';
 import { PoolingClient } from '../pooling/client.js';
 import { createRerankHandler, DEFAULT_RERANK_LIMITS } from '../service/rerank-handler.js';
 import { serveHandler } from '../node/serve.js';
-import { createEmbeddingCache, hashTextEmbedder, poolingTextEmbedder, type TextEmbedder } from '../embed/text-embedder.js';
+import {
+  createEmbeddingCache,
+  hashTextEmbedder,
+  poolingTextEmbedder,
+  type TextEmbedder,
+} from '../embed/text-embedder.js';
 import type { BackendChoice } from '../core/scorer.js';
 
 const HELP = `Usage: webgpu-maxsim serve [options]
@@ -96,7 +101,9 @@ export const command: CliCommand = {
       });
       embedder = poolingTextEmbedder(client, model);
     }
-    const cached = createEmbeddingCache(embedder, { maxBytes: intOption('--cache-mb', values['cache-mb'], 0) * 2 ** 20 });
+    const cached = createEmbeddingCache(embedder, {
+      maxBytes: intOption('--cache-mb', values['cache-mb'], 0) * 2 ** 20,
+    });
     const scorer = await createScorer({ backend, scale: values.scale });
     const apiKey = values['api-key'] ?? process.env.WEBGPU_MAXSIM_API_KEY;
     const handler = createRerankHandler({
@@ -109,7 +116,8 @@ export const command: CliCommand = {
         maxBodyBytes: intOption('--max-body-bytes', values['max-body-bytes'], 1),
         maxTextChars: intOption('--max-text-chars', values['max-text-chars'], 1),
       },
-      onError: (err) => process.stderr.write(`webgpu-maxsim serve: ${err instanceof Error ? err.message : String(err)}\n`),
+      onError: (err) =>
+        process.stderr.write(`webgpu-maxsim serve: ${err instanceof Error ? err.message : String(err)}\n`),
     });
     const server = await serveHandler(handler, { port: intOption('--port', values.port, 0), host: values.host });
     process.stdout.write(

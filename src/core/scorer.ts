@@ -183,7 +183,8 @@ export function createScorerFromEngine<C>(engine: ScoringEngine<C>, scale: Scale
     try {
       if (handle.count > 0) {
         for (let i = 0; i < queries.length; i++) {
-          if (queries[i]!.dim !== handle.dim) throw new DimensionMismatchError(handle.dim, queries[i]!.dim, `query ${i}`);
+          if (queries[i]!.dim !== handle.dim)
+            throw new DimensionMismatchError(handle.dim, queries[i]!.dim, `query ${i}`);
         }
       }
       if (queries.length === 0) return [];

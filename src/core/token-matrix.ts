@@ -28,9 +28,12 @@ export function tokenMatrixFromNested(rows: readonly (readonly number[])[], dim?
   const first: unknown = rows[0];
   const width = dim ?? (Array.isArray(first) ? first.length : undefined);
   if (width === undefined && first !== undefined) {
-    throw new InvalidTokenMatrixError(`row 0 is ${describe(first)}, expected an array of numbers ([rows][dim] nesting)`, {
-      row: 0,
-    });
+    throw new InvalidTokenMatrixError(
+      `row 0 is ${describe(first)}, expected an array of numbers ([rows][dim] nesting)`,
+      {
+        row: 0,
+      },
+    );
   }
   if (width === undefined) {
     throw new InvalidTokenMatrixError('cannot infer dim from a matrix with no rows: pass dim explicitly');
@@ -52,10 +55,13 @@ export function tokenMatrixFromNested(rows: readonly (readonly number[])[], dim?
     for (let c = 0; c < width; c++) {
       const v = row[c];
       if (typeof v !== 'number' || !Number.isFinite(v)) {
-        throw new InvalidTokenMatrixError(`value at row ${r}, column ${c} is ${describe(v)}, expected a finite number`, {
-          row: r,
-          column: c,
-        });
+        throw new InvalidTokenMatrixError(
+          `value at row ${r}, column ${c} is ${describe(v)}, expected a finite number`,
+          {
+            row: r,
+            column: c,
+          },
+        );
       }
       data[r * width + c] = v;
     }

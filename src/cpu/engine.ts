@@ -68,7 +68,9 @@ export interface CpuEngine extends ScoringEngine<CpuCorpus> {
 export async function createCpuEngine(options: CpuOptions = {}): Promise<CpuEngine> {
   const choice = options.kernel ?? 'auto';
   if (choice !== 'auto' && choice !== 'wasm-simd' && choice !== 'typescript') {
-    throw new InvalidArgumentError(`cpu.kernel must be 'auto', 'wasm-simd' or 'typescript', got ${JSON.stringify(choice)}`);
+    throw new InvalidArgumentError(
+      `cpu.kernel must be 'auto', 'wasm-simd' or 'typescript', got ${JSON.stringify(choice)}`,
+    );
   }
   const requestedThreads = options.threads ?? defaultThreads();
   if (!Number.isInteger(requestedThreads) || requestedThreads < 1) {
@@ -174,11 +176,10 @@ function wasmEngine(module: WebAssembly.Module, threads: number, factory: CpuWor
       const data = packed.data.slice(rowStart * packed.dim, rowEnd * packed.dim);
       const rowOffsets = new Uint32Array(range.count + 1);
       for (let j = 0; j <= range.count; j++) rowOffsets[j] = packed.rowOffsets[range.first + j]! - rowStart;
-      return workers.call(
-        i,
-        { op: 'upload', corpus: id, dim: packed.dim, count: range.count, data, rowOffsets },
-        [data.buffer, rowOffsets.buffer],
-      );
+      return workers.call(i, { op: 'upload', corpus: id, dim: packed.dim, count: range.count, data, rowOffsets }, [
+        data.buffer,
+        rowOffsets.buffer,
+      ]);
     });
     const settled = await Promise.allSettled(uploads);
     const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');

@@ -60,7 +60,11 @@ export function webWorkerFactory(): CpuWorkerFactory | undefined {
 type Pending = { resolve: (reply: CpuWorkerReply & { ok: true }) => void; reject: (error: unknown) => void };
 
 /** Request without its job number: the pool assigns those. */
-export type CpuWorkerCall = CpuWorkerRequest extends infer R ? (R extends CpuWorkerRequest ? Omit<R, 'job'> : never) : never;
+export type CpuWorkerCall = CpuWorkerRequest extends infer R
+  ? R extends CpuWorkerRequest
+    ? Omit<R, 'job'>
+    : never
+  : never;
 
 /** A fixed set of started worker threads; requests to one worker are answered in order. */
 export interface CpuWorkerPool {
@@ -108,7 +112,12 @@ export async function startCpuWorkerPool(
         map.delete(reply.job);
         if (map.size === 0) workers[i]?.unref?.();
         if (reply.ok) p.resolve(reply);
-        else p.reject(reply.error.code === undefined ? new CpuWorkerError(`CPU worker ${i}: ${reply.error.message}`) : new MaxsimError(reply.error.code, reply.error.message));
+        else
+          p.reject(
+            reply.error.code === undefined
+              ? new CpuWorkerError(`CPU worker ${i}: ${reply.error.message}`)
+              : new MaxsimError(reply.error.code, reply.error.message),
+          );
       },
       error(error) {
         fail(
@@ -145,7 +154,9 @@ export async function startCpuWorkerPool(
   };
 
   try {
-    const replies = await Promise.all(workers.map((_, i) => pool.call(i, { op: 'init', protocol: CPU_WORKER_PROTOCOL, module })));
+    const replies = await Promise.all(
+      workers.map((_, i) => pool.call(i, { op: 'init', protocol: CPU_WORKER_PROTOCOL, module })),
+    );
     const stale = replies.find((r) => r.protocol !== CPU_WORKER_PROTOCOL);
     if (stale !== undefined) {
       throw new CpuWorkerError(

@@ -184,7 +184,17 @@ export function createWasmCorpusSlice(module: WebAssembly.Module, docs: Document
       let first = 0;
       for (const groupEnd of groupEnds) {
         for (let i = 0; i < queries.length; i++) {
-          maxsim(queryPtrs[i]!, queries[i]!.blocks, chunks, maximaPtr, 0, offsetsPtr, first, groupEnd, outPtr + i * count * 4);
+          maxsim(
+            queryPtrs[i]!,
+            queries[i]!.blocks,
+            chunks,
+            maximaPtr,
+            0,
+            offsetsPtr,
+            first,
+            groupEnd,
+            outPtr + i * count * 4,
+          );
         }
         first = groupEnd;
       }

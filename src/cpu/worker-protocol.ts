@@ -18,13 +18,22 @@ export type CpuWorkerRequest =
       readonly data: Float32Array;
       readonly rowOffsets: Uint32Array;
     }
-  | { readonly op: 'score'; readonly job: number; readonly corpus: number; readonly queries: readonly InterleavedQuery[] }
+  | {
+      readonly op: 'score';
+      readonly job: number;
+      readonly corpus: number;
+      readonly queries: readonly InterleavedQuery[];
+    }
   | { readonly op: 'release'; readonly job: number; readonly corpus: number };
 
 /** Worker → main thread: one reply per request, matched by `job`. */
 export type CpuWorkerReply =
   | { readonly job: number; readonly ok: true; readonly protocol?: number; readonly scores?: Float32Array }
-  | { readonly job: number; readonly ok: false; readonly error: { readonly name: string; readonly message: string; readonly code?: string } };
+  | {
+      readonly job: number;
+      readonly ok: false;
+      readonly error: { readonly name: string; readonly message: string; readonly code?: string };
+    };
 
 /**
  * The body of a CPU worker thread, shared by the Web Worker entry (`cpu-worker.ts`) and the Node one

@@ -64,7 +64,9 @@ export function createNodePoolingClient(options: NodePoolingClientOptions = {}):
   const maxHeaderSize = options.maxHeaderSize ?? NODE_POOLING_MAX_HEADER_SIZE;
   const agent = new Agent({ maxHeaderSize });
   const dispatcherFetch = ((input: string, init?: RequestInit) =>
-    undiciFetch(input, { ...(init as object), dispatcher: agent } as Parameters<typeof undiciFetch>[1])) as unknown as typeof fetch;
+    undiciFetch(input, { ...(init as object), dispatcher: agent } as Parameters<
+      typeof undiciFetch
+    >[1])) as unknown as typeof fetch;
   return new NodePoolingClient(
     { decodeBase64: nodeBase64Decoder, ...options, maxHeaderSize, fetch: options.fetch ?? dispatcherFetch },
     agent,

@@ -62,7 +62,9 @@ async function respond(
     } as RequestInit);
     const response = await handler(request);
     res.statusCode = response.status;
-    response.headers.forEach((value, name) => res.setHeader(name, value));
+    response.headers.forEach((value, name) => {
+      res.setHeader(name, value);
+    });
     if (response.body === null) {
       res.end();
       return;
@@ -74,7 +76,9 @@ async function respond(
     if (!res.headersSent) {
       res.statusCode = 500;
       res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify({ error: { message: 'internal error', type: 'InternalServerError', param: null, code: 500 } }));
+      res.end(
+        JSON.stringify({ error: { message: 'internal error', type: 'InternalServerError', param: null, code: 500 } }),
+      );
     } else {
       res.destroy();
     }

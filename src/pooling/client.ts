@@ -1,7 +1,15 @@
 // A client for vLLM's POST /pooling with token-level (`token_embed`) models such as BGE-M3: texts in, one
 // TokenMatrix per text out. Universal core: only `fetch`, `AbortController`, timers and `crypto.randomUUID`
 // when present, so it runs in browsers, Deno, Bun and Workers; the Node entry adds an undici dispatcher.
-import { EMBED_DTYPES, EMBED_DTYPE_BYTES, ENDIANNESSES, POOLING_ENCODINGS, type EmbedDtype, type Endianness, type PoolingEncoding } from './dtypes.js';
+import {
+  EMBED_DTYPES,
+  EMBED_DTYPE_BYTES,
+  ENDIANNESSES,
+  POOLING_ENCODINGS,
+  type EmbedDtype,
+  type Endianness,
+  type PoolingEncoding,
+} from './dtypes.js';
 import { InvalidArgumentError } from '../core/errors.js';
 import { PoolingAbortedError, PoolingResponseError } from './errors.js';
 import {
@@ -187,7 +195,10 @@ export class PoolingClient {
             1,
             Math.min(
               batchSize,
-              Math.floor((positiveInt('maxHeaderSize', options.maxHeaderSize ?? 16384) - HEADER_RESERVE) / METADATA_BYTES_PER_ITEM),
+              Math.floor(
+                (positiveInt('maxHeaderSize', options.maxHeaderSize ?? 16384) - HEADER_RESERVE) /
+                  METADATA_BYTES_PER_ITEM,
+              ),
             ),
           )
         : batchSize;
@@ -250,7 +261,11 @@ export class PoolingClient {
     );
     const call: CallContext = { signal: controller.signal, callerAborted };
     try {
-      if (inputs.length > 0 && this.#dim === undefined && (this.encoding === 'base64' || this.encoding === 'bytes_only')) {
+      if (
+        inputs.length > 0 &&
+        this.#dim === undefined &&
+        (this.encoding === 'base64' || this.encoding === 'bytes_only')
+      ) {
         await this.#learnDim(inputs[0]!, call);
       }
       const matrices: TokenMatrix[] = new Array<TokenMatrix>(inputs.length);
@@ -449,16 +464,22 @@ export class PoolingClient {
           const body: Record<string, unknown> = { prompt: input };
           if (o.model !== undefined && o.model !== '') body.model = o.model;
           if (o.addSpecialTokens !== undefined) body.add_special_tokens = o.addSpecialTokens;
-          const info = await this.#transport.exchange('/tokenize', JSON.stringify(body), call, async (res, ctx) => {
-            const json = (await readJson(res, ctx.url)) as { count?: unknown; max_model_len?: unknown };
-            if (!Number.isInteger(json.count) || (json.count as number) < 0) {
-              throw new PoolingResponseError(`${ctx.url}: response has no integer "count"`);
-            }
-            return {
-              count: json.count as number,
-              maxModelLen: Number.isInteger(json.max_model_len) ? (json.max_model_len as number) : undefined,
-            };
-          }, bytesOnlyNeedsTokenize);
+          const info = await this.#transport.exchange(
+            '/tokenize',
+            JSON.stringify(body),
+            call,
+            async (res, ctx) => {
+              const json = (await readJson(res, ctx.url)) as { count?: unknown; max_model_len?: unknown };
+              if (!Number.isInteger(json.count) || (json.count as number) < 0) {
+                throw new PoolingResponseError(`${ctx.url}: response has no integer "count"`);
+              }
+              return {
+                count: json.count as number,
+                maxModelLen: Number.isInteger(json.max_model_len) ? (json.max_model_len as number) : undefined,
+              };
+            },
+            bytesOnlyNeedsTokenize,
+          );
           requests++;
           count = info.count;
           maxModelLen = info.maxModelLen;
@@ -471,8 +492,6 @@ export class PoolingClient {
     );
     return { counts, requests };
   }
-
-
 }
 
 function resolveBaseUrl(o: PoolingClientOptions): string {

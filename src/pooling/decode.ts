@@ -326,7 +326,9 @@ export function decodeFloatMatrix(item: unknown, options: { dim?: number; label?
     throw new PoolingResponseError(`${label}: row 0 is ${describe(first)}, expected a list of numbers (wrong nesting)`);
   }
   if (Array.isArray(first[0])) {
-    throw new PoolingResponseError(`${label}: data is nested three levels deep, expected [tokens][dim] (wrong nesting)`);
+    throw new PoolingResponseError(
+      `${label}: data is nested three levels deep, expected [tokens][dim] (wrong nesting)`,
+    );
   }
   const dim = first.length;
   if (dim === 0) throw new PoolingResponseError(`${label}: row 0 is empty; a token vector needs at least one value`);
@@ -386,7 +388,15 @@ export function decodeBase64Matrix(
   } catch (err) {
     throw relabel(err, label);
   }
-  return matrixFromBytes(bytes, options.dim, options.dtype ?? 'float32', options.endianness ?? 'little', label, undefined, true);
+  return matrixFromBytes(
+    bytes,
+    options.dim,
+    options.dtype ?? 'float32',
+    options.endianness ?? 'little',
+    label,
+    undefined,
+    true,
+  );
 }
 
 function matrixFromBytes(
@@ -413,7 +423,10 @@ function matrixFromBytes(
   try {
     // Freshly decoded float32 bytes in host order are already the matrix: view them instead of copying.
     const reuse =
-      owned && dtype === 'float32' && isLittle(endianness) === HOST_LITTLE_ENDIAN && bytes.byteOffset % 4 === 0 &&
+      owned &&
+      dtype === 'float32' &&
+      isLittle(endianness) === HOST_LITTLE_ENDIAN &&
+      bytes.byteOffset % 4 === 0 &&
       bytes.byteLength === bytes.buffer.byteLength;
     data = reuse ? new Float32Array(bytes.buffer, 0, bytes.byteLength / 4) : decodeTensor(bytes, dtype, endianness);
   } catch (err) {
@@ -478,8 +491,13 @@ export function parseBytesMetadata(header: string | null, bodyLength: number): B
     }
     seen[index as number] = 1;
     const { start, end, shape } = raw;
-    if (!Number.isInteger(start) || !Number.isInteger(end) || (start as number) < 0 || (end as number) < (start as number) ||
-      (end as number) > bodyLength) {
+    if (
+      !Number.isInteger(start) ||
+      !Number.isInteger(end) ||
+      (start as number) < 0 ||
+      (end as number) < (start as number) ||
+      (end as number) > bodyLength
+    ) {
       throw new PoolingResponseError(
         `${where}: byte range [${describe(start)}, ${describe(end)}) is out of range for a ${bodyLength}-byte body`,
       );
@@ -503,7 +521,14 @@ export function parseBytesMetadata(header: string | null, bodyLength: number): B
           `[${(shape as number[]).join(', ')}] of ${embedDtype} needs ${expected}`,
       );
     }
-    items.push({ index: index as number, start: start as number, end: end as number, shape: shape as number[], embedDtype, endianness });
+    items.push({
+      index: index as number,
+      start: start as number,
+      end: end as number,
+      shape: shape as number[],
+      embedDtype,
+      endianness,
+    });
   }
   items.sort((a, b) => a.index - b.index);
   const usage = meta.usage as { prompt_tokens?: unknown; total_tokens?: unknown } | undefined;
@@ -529,7 +554,11 @@ export function parseBytesMetadata(header: string | null, bodyLength: number): B
  * const body = new Uint8Array(await res.arrayBuffer());
  * const matrices = decodeBytesBody(body, parseBytesMetadata(res.headers.get('metadata'), body.byteLength));
  */
-export function decodeBytesBody(body: Uint8Array, metadata: BytesMetadata, options: { dim?: number } = {}): TokenMatrix[] {
+export function decodeBytesBody(
+  body: Uint8Array,
+  metadata: BytesMetadata,
+  options: { dim?: number } = {},
+): TokenMatrix[] {
   return metadata.items.map((item) => {
     const label = `item ${item.index}`;
     if (item.shape.length === 1) {

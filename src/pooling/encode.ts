@@ -15,7 +15,7 @@ import { float32ToFloat16Bits, float32Bits as bitsOf, floatFromBits as floatOf }
  */
 export function float32ToBfloat16Bits(x: number): number {
   const fx = Math.fround(x);
-  if (fx !== fx) return 0x7fc0;
+  if (Number.isNaN(fx)) return 0x7fc0;
   const bits = bitsOf(fx);
   return Math.floor((bits + 0x7fff + ((bits >>> 16) & 1)) / 0x10000) & 0xffff;
 }

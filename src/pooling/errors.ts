@@ -115,7 +115,7 @@ export class PoolingConnectionError extends MaxsimError {
       `POST ${url} failed${attempts > 1 ? ` after ${attempts} attempts` : ''}: ${why}. ` +
         (/HEADERS?_OVERFLOW|header/i.test(why)
           ? "The 'bytes' metadata header is too large for this client: lower batchSize, use encoding 'base64', " +
-            "or in Node create the client with createNodePoolingClient() (it raises the header limit)."
+            'or in Node create the client with createNodePoolingClient() (it raises the header limit).'
           : 'Is the vLLM server running at that address (vllm serve ... --port)?'),
       { cause },
     );

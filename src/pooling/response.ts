@@ -1,7 +1,7 @@
 // Reading vLLM's /pooling responses: the JSON envelope (items in `index` order, `usage`), and the checks that a
 // token-level answer really is one (row counts against prompt tokens). Decoding the vectors is decode.ts's job.
 import type { TokenMatrix } from '../core/token-matrix.js';
-import { MaxsimError } from '../core/errors.js';
+import type { MaxsimError } from '../core/errors.js';
 import { PoolingEmbedTaskError, PoolingResponseError } from './errors.js';
 
 /** Token counts the server reported, summed over requests. */
@@ -30,8 +30,12 @@ export function reconcileRowCounts(counts: readonly number[], totalRows: number,
     throw new PoolingEmbedTaskError(`${url}: the bytes_only body holds one row per input for ${sum} prompt tokens`);
   }
   const dropped = (sum - totalRows) / n;
-  if (Number.isInteger(totalRows) && Number.isInteger(dropped) && (dropped === 0 || dropped === 1) &&
-    counts.every((c) => c - dropped >= 0)) {
+  if (
+    Number.isInteger(totalRows) &&
+    Number.isInteger(dropped) &&
+    (dropped === 0 || dropped === 1) &&
+    counts.every((c) => c - dropped >= 0)
+  ) {
     return counts.map((c) => c - dropped);
   }
   throw new PoolingResponseError(
@@ -72,7 +76,13 @@ export function checkItems(json: unknown, n: number, url: string): PoolingItem[]
   for (let k = 0; k < n; k++) {
     const item = data[k] as { index?: unknown; data?: unknown } | null;
     const index = item?.index;
-    if (typeof index !== 'number' || !Number.isInteger(index) || index < 0 || index >= n || items[index] !== undefined) {
+    if (
+      typeof index !== 'number' ||
+      !Number.isInteger(index) ||
+      index < 0 ||
+      index >= n ||
+      items[index] !== undefined
+    ) {
       throw new PoolingResponseError(
         `${url}: item ${k} has index ${JSON.stringify(index)}; expected each of 0..${n - 1} exactly once`,
       );

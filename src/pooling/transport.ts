@@ -3,12 +3,7 @@
 // statuses, the caller's abort honoured at every step, and vLLM's error envelopes turned into typed errors.
 // Universal: `fetch`, `AbortController`, timers.
 import { MaxsimError } from '../core/errors.js';
-import {
-  PoolingAbortedError,
-  PoolingConnectionError,
-  PoolingHttpError,
-  PoolingTimeoutError,
-} from './errors.js';
+import { PoolingAbortedError, PoolingConnectionError, PoolingHttpError, PoolingTimeoutError } from './errors.js';
 
 /** What a {@link PoolingTransport} needs: where to post, how, and how patiently. */
 export interface TransportOptions {
@@ -43,13 +38,11 @@ class TransientFailure extends Error {
   }
 }
 
-
 /** The error a cancelled call reports: the caller's abort, or the sibling failure that cancelled it. */
 export function abortError(call: CallContext): Error {
   const s = call.callerAborted();
   return s !== undefined ? new PoolingAbortedError(s.reason) : new SiblingFailed('a sibling request failed');
 }
-
 
 /**
  * POSTs JSON to one server with retries. Responses are handed to a reader; a reader's {@link MaxsimError} is
@@ -193,7 +186,6 @@ async function httpError(res: Response, url: string, sentId: string, attempts: n
   });
 }
 
-
 /** `Retry-After` (seconds or an HTTP date) or OpenAI's `retry-after-ms`, in milliseconds. */
 function parseRetryAfter(headers: Headers): number | undefined {
   const ms = headers.get('retry-after-ms');
@@ -206,7 +198,6 @@ function parseRetryAfter(headers: Headers): number | undefined {
   return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
 }
 
-
 function isHeaderOverflow(err: unknown): boolean {
   for (let c = err, depth = 0; c !== null && c !== undefined && depth < 4; depth++) {
     const code = (c as { code?: unknown }).code;
@@ -215,7 +206,6 @@ function isHeaderOverflow(err: unknown): boolean {
   }
   return false;
 }
-
 
 function sleep(ms: number, call: CallContext): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -235,10 +225,8 @@ function sleep(ms: number, call: CallContext): Promise<void> {
   });
 }
 
-
 function newRequestId(): string {
   const c = (globalThis as { crypto?: { randomUUID?: () => string } }).crypto;
   if (c?.randomUUID !== undefined) return `maxsim-${c.randomUUID()}`;
   return `maxsim-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
 }
-

@@ -65,11 +65,18 @@ export function createRerankHandler(options: RerankServiceOptions): (request: Re
           ? new Response(null, { status: 200 })
           : errorResponse(405, 'Method Not Allowed', `${request.method} ${path} is not allowed; use GET`);
       }
-      if (expectedAuth !== undefined && !(await constantTimeEqual(request.headers.get('authorization') ?? '', expectedAuth))) {
+      if (
+        expectedAuth !== undefined &&
+        !(await constantTimeEqual(request.headers.get('authorization') ?? '', expectedAuth))
+      ) {
         return jsonResponse(401, { error: 'Unauthorized' });
       }
       if (path !== '/rerank' && path !== '/v1/rerank') {
-        return errorResponse(404, 'NotFoundError', `no route ${path}; use POST /rerank, POST /v1/rerank or GET /health`);
+        return errorResponse(
+          404,
+          'NotFoundError',
+          `no route ${path}; use POST /rerank, POST /v1/rerank or GET /health`,
+        );
       }
       if (request.method !== 'POST') {
         return errorResponse(405, 'Method Not Allowed', `${request.method} ${path} is not allowed; use POST`);
@@ -136,11 +143,17 @@ async function readRequest(request: Request, limits: RerankLimits): Promise<Pars
     return badRequest(`"query" has ${b.query.length} characters; the limit is ${limits.maxTextChars}`, 'query');
   }
   if (!Array.isArray(b.documents)) {
-    return badRequest(`"documents" must be an array of strings or {"text": string}, got ${typeName(b.documents)}`, 'documents');
+    return badRequest(
+      `"documents" must be an array of strings or {"text": string}, got ${typeName(b.documents)}`,
+      'documents',
+    );
   }
   if (b.documents.length === 0) return badRequest('"documents" is empty: pass at least one document', 'documents');
   if (b.documents.length > limits.maxDocuments) {
-    return badRequest(`"documents" has ${b.documents.length} entries; the limit is ${limits.maxDocuments}`, 'documents');
+    return badRequest(
+      `"documents" has ${b.documents.length} entries; the limit is ${limits.maxDocuments}`,
+      'documents',
+    );
   }
   const documents: string[] = [];
   for (let i = 0; i < b.documents.length; i++) {
@@ -150,12 +163,19 @@ async function readRequest(request: Request, limits: RerankLimits): Promise<Pars
       return badRequest(`documents[${i}] must be a string or {"text": string}, got ${typeName(d)}`, `documents.${i}`);
     }
     if (t.length > limits.maxTextChars) {
-      return badRequest(`documents[${i}] has ${t.length} characters; the limit is ${limits.maxTextChars}`, `documents.${i}`);
+      return badRequest(
+        `documents[${i}] has ${t.length} characters; the limit is ${limits.maxTextChars}`,
+        `documents.${i}`,
+      );
     }
     documents.push(t);
   }
   const topRaw = b.top_n ?? b.top_k;
-  if (topRaw !== undefined && topRaw !== null && (typeof topRaw !== 'number' || !Number.isInteger(topRaw) || topRaw < 0)) {
+  if (
+    topRaw !== undefined &&
+    topRaw !== null &&
+    (typeof topRaw !== 'number' || !Number.isInteger(topRaw) || topRaw < 0)
+  ) {
     return badRequest(`"top_n" must be an integer >= 0, got ${JSON.stringify(topRaw)}`, 'top_n');
   }
   // vLLM and Cohere treat top_n 0 / absent as "all documents".
@@ -201,13 +221,17 @@ async function readBodyWithLimit(request: Request, limit: number): Promise<strin
   return new TextDecoder('utf-8', { fatal: false }).decode(bytes);
 }
 
-function upstreamErrorResponse(err: unknown, deadlinePassed: boolean, onError: ((err: unknown) => void) | undefined): Response {
+function upstreamErrorResponse(
+  err: unknown,
+  deadlinePassed: boolean,
+  onError: ((err: unknown) => void) | undefined,
+): Response {
   const code = err instanceof MaxsimError ? err.code : undefined;
   if (deadlinePassed || code === 'E_POOLING_TIMEOUT') {
     onError?.(err);
     return errorResponse(504, 'GatewayTimeout', 'the embedding upstream did not answer in time', null);
   }
-  if (code !== undefined && code.startsWith('E_POOLING')) {
+  if (code?.startsWith('E_POOLING')) {
     onError?.(err);
     const upstream = (err as { serverMessage?: string }).serverMessage;
     const status = (err as { status?: number }).status;

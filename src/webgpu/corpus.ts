@@ -90,7 +90,11 @@ export function rowWordsFor(storage: DocStorage, dim: number): number {
  * const corpus = await uploadCorpus(md, packDocuments(docs), { storage: 'f32' });
  * destroyCorpus(corpus);
  */
-export async function uploadCorpus(md: MaxsimDevice, packed: PackedDocuments, options: UploadOptions): Promise<GpuCorpus> {
+export async function uploadCorpus(
+  md: MaxsimDevice,
+  packed: PackedDocuments,
+  options: UploadOptions,
+): Promise<GpuCorpus> {
   const { storage } = options;
   const { device, limits } = md;
   const rowWords = rowWordsFor(storage, packed.dim);

@@ -75,10 +75,7 @@ export function dispatchGrid(total: number, maxPerDimension: number): { x: numbe
  * const engine = await createWebGpuEngine(await createMaxsimDevice(navigator.gpu), { precision: 'f16' });
  * const scorer = createScorerFromEngine(engine);
  */
-export async function createWebGpuEngine(
-  md: MaxsimDevice,
-  options: WebGpuEngineOptions = {},
-): Promise<WebGpuEngine> {
+export async function createWebGpuEngine(md: MaxsimDevice, options: WebGpuEngineOptions = {}): Promise<WebGpuEngine> {
   const precision = options.precision ?? 'f32';
   if (precision !== 'f32' && precision !== 'f16') {
     throw new InvalidArgumentError(`precision must be 'f32' or 'f16', got ${JSON.stringify(precision)}`);

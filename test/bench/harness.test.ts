@@ -61,7 +61,10 @@ describe('workloads', () => {
     expect(w3.queries).toHaveLength(1);
     expect(w3.queries[0]!.rows).toBe(32);
     const lengths = Array.from({ length: 40 }, (_, i) => w3.packed.rowOffsets[i + 1]! - w3.packed.rowOffsets[i]!);
-    for (const n of lengths) expect(n).toBeGreaterThanOrEqual(128), expect(n).toBeLessThanOrEqual(1536);
+    for (const n of lengths) {
+      expect(n).toBeGreaterThanOrEqual(128);
+      expect(n).toBeLessThanOrEqual(1536);
+    }
     expect(new Set(lengths).size).toBeGreaterThan(30); // ragged, not constant
     const sum = lengths.reduce((a, b) => a + b, 0);
     expect(w3.packed.totalRows).toBe(sum);
@@ -242,7 +245,14 @@ const report: BenchReport = {
     result({ workload: 'W0', workloadName: 'latency-100', docs: 100, fullDocs: 100, gflops: 40 }),
     result({}),
     result({ backend: 'numpy', backendLabel: 'numpy 2.4.6', gflops: 60, vsNumpy: 1 }),
-    result({ backend: 'numpy', backendLabel: 'numpy 2.4.6', docs: 88, gflops: 55, vsNumpy: 1, endToEnd: { p50: 0.75, p95: 0.8, min: 0.7, runs: 20 } }),
+    result({
+      backend: 'numpy',
+      backendLabel: 'numpy 2.4.6',
+      docs: 88,
+      gflops: 55,
+      vsNumpy: 1,
+      endToEnd: { p50: 0.75, p95: 0.8, min: 0.7, runs: 20 },
+    }),
     result({
       backend: 'webgpu-dawn',
       adapter: { name: 'llvmpipe | mesa', software: true },
@@ -293,8 +303,12 @@ describe('report writers', () => {
     expect(md).toContain('| 20† |'); // runs cut are marked
     expect(md).toMatch(/AMD EPYC <test> & co, 2 cores/);
     expect(md).toContain('webgpu-dawn: llvmpipe (software)');
-    expect(shortAdapter({ name: 'SwiftShader Device (Subzero) (google, swiftshader)', software: true })).toBe('SwiftShader Device (Subzero) (sw)');
-    expect(shortAdapter({ name: 'llvmpipe: Mesa 25.0.7 (LLVM 15.0.6) (mesa, software)', software: true })).toBe('llvmpipe (sw)');
+    expect(shortAdapter({ name: 'SwiftShader Device (Subzero) (google, swiftshader)', software: true })).toBe(
+      'SwiftShader Device (Subzero) (sw)',
+    );
+    expect(shortAdapter({ name: 'llvmpipe: Mesa 25.0.7 (LLVM 15.0.6) (mesa, software)', software: true })).toBe(
+      'llvmpipe (sw)',
+    );
     expect(shortAdapter({ name: 'NVIDIA H200 (nvidia, hopper)', software: false })).toBe('NVIDIA H200');
     expect(md).toContain('> Software adapters run on the CPU.');
     expect(md).toContain('webgpu-chromium: no browser at /usr/bin/chromium');
@@ -316,7 +330,8 @@ describe('report writers', () => {
     expect(svg).toContain('1.5*'); // the shrunk bar is marked
     expect(svg).toContain('webgpu-dawn f16'); // legend names backend and precision for WebGPU
     // Taller bar for the larger rate.
-    const height = (gflops: string): number => Number(new RegExp(`height="([\\d.]+)"[^>]*><title>W1 [^:]+: ${gflops} GFLOP`).exec(svg)![1]);
+    const height = (gflops: string): number =>
+      Number(new RegExp(`height="([\\d.]+)"[^>]*><title>W1 [^:]+: ${gflops} GFLOP`).exec(svg)![1]);
     expect(height('246')).toBeGreaterThan(height('60'));
   });
 });
@@ -367,10 +382,14 @@ describe('bench CLI', () => {
   });
 
   it('rejects bad options with a message and a non-zero exit', async () => {
-    const bad = await run(process.execPath, [cli, 'bench', '--workload', 'W7']).catch((e: { code: number; stderr: string }) => e);
+    const bad = await run(process.execPath, [cli, 'bench', '--workload', 'W7']).catch(
+      (e: { code: number; stderr: string }) => e,
+    );
     expect((bad as { code: number }).code).not.toBe(0);
     expect((bad as { stderr: string }).stderr).toMatch(/unknown workload "W7"/);
-    const scale = await run(process.execPath, [cli, 'bench', '--scale-docs', '2']).catch((e: { code: number; stderr: string }) => e);
+    const scale = await run(process.execPath, [cli, 'bench', '--scale-docs', '2']).catch(
+      (e: { code: number; stderr: string }) => e,
+    );
     expect((scale as { stderr: string }).stderr).toMatch(/--scale-docs is "2", expected a number in \(0, 1\]/);
   });
 
@@ -380,8 +399,27 @@ describe('bench CLI', () => {
       const files = { json: join(dir, 'r.json'), md: join(dir, 'r.md'), svg: join(dir, 'r.svg') };
       const { stderr } = await run(
         process.execPath,
-        [cli, 'bench', '--workload', 'W0', '--backend', 'cpu-wasm-1,numpy', '--runs', '3', '--warmup', '1',
-          '--min-runs', '1', '--json', files.json, '--markdown', files.md, '--chart', files.svg, '--quiet'],
+        [
+          cli,
+          'bench',
+          '--workload',
+          'W0',
+          '--backend',
+          'cpu-wasm-1,numpy',
+          '--runs',
+          '3',
+          '--warmup',
+          '1',
+          '--min-runs',
+          '1',
+          '--json',
+          files.json,
+          '--markdown',
+          files.md,
+          '--chart',
+          files.svg,
+          '--quiet',
+        ],
         { timeout: 60_000 },
       );
       expect(stderr).toMatch(/\[1\/2\] W0 cpu-wasm-simd-1t/);

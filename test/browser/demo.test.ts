@@ -15,7 +15,13 @@ import { SAMPLE_DOCUMENTS, SAMPLE_QUERY } from '../../demo/sample-corpus.js';
 import { createHashEmbedder, type HashEmbedder } from '../../src/embed/hash-embedder.js';
 import { maxsimReference } from '../../src/core/reference.js';
 import { startPoolingServer, type PoolingServer } from '../../src/testing/pooling-server/index.js';
-import { buildWithVite, launchChromium, serveDirectory, type ChromiumSession, type StaticServer } from '../support/chromium.js';
+import {
+  buildWithVite,
+  launchChromium,
+  serveDirectory,
+  type ChromiumSession,
+  type StaticServer,
+} from '../support/chromium.js';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 /** The demo's in-page embedder (demo/main.ts: createHashEmbedder({ dim: 128 })). */
@@ -112,7 +118,11 @@ async function openDemo(chromium: ChromiumSession): Promise<Page> {
 }
 
 /** Float64 reference scores of the documents for the query, and the order the page must list them in. */
-function reference(embedder: HashEmbedder, query: string, docs: readonly string[]): { scores: number[]; order: number[] } {
+function reference(
+  embedder: HashEmbedder,
+  query: string,
+  docs: readonly string[],
+): { scores: number[]; order: number[] } {
   const q = embedder.embedText(query);
   const scores = docs.map((d) => maxsimReference(q, embedder.embedText(d)));
   const order = scores.map((_, i) => i).sort((a, b) => scores[b]! - scores[a]! || a - b);
@@ -124,7 +134,9 @@ function expectReferenceRanking(state: PageState, expected: { scores: number[]; 
   expect(state.state).toBe('done');
   // Adjacent reference scores are far apart compared with f32 error, so the order is exact.
   for (let i = 1; i < expected.order.length; i++) {
-    expect(expected.scores[expected.order[i - 1]!]! - expected.scores[expected.order[i]!]!).toBeGreaterThan(10 * SCORE_TOLERANCE);
+    expect(expected.scores[expected.order[i - 1]!]! - expected.scores[expected.order[i]!]!).toBeGreaterThan(
+      10 * SCORE_TOLERANCE,
+    );
   }
   expect(state.results.map((r) => r.index)).toEqual(expected.order);
   for (const r of state.results) expect(Math.abs(r.score - expected.scores[r.index]!)).toBeLessThan(SCORE_TOLERANCE);
@@ -202,8 +214,11 @@ describe('demo in Chromium with --enable-unsafe-webgpu (SwiftShader adapter)', (
   it('cpu on a corpus big enough for worker threads scores in Web Workers, like the reference', async () => {
     const words = ['river', 'capital', 'energy', 'protein', 'orbit', 'market', 'poem', 'glacier', 'neuron', 'harbor'];
     // 80 documents of ~45 tokens at d=128: ~3,600 token rows, past the single-thread threshold (2^17 floats a thread).
-    const docs = Array.from({ length: 80 }, (_, i) =>
-      Array.from({ length: 40 }, (_, j) => words[(i * 7 + j * (i % 5 + 1)) % words.length]).join(' ') + ` document ${i}.`,
+    const docs = Array.from(
+      { length: 80 },
+      (_, i) =>
+        Array.from({ length: 40 }, (_, j) => words[(i * 7 + j * ((i % 5) + 1)) % words.length]).join(' ') +
+        ` document ${i}.`,
     );
     const query = 'capital river energy';
     const state = await rank(page, { query, documents: docs.join('\n'), 'backend-choice': 'cpu' });
@@ -255,9 +270,7 @@ describe('demo in Chromium with --enable-unsafe-webgpu (SwiftShader adapter)', (
     const png = await page.screenshot({ type: 'png', fullPage: true });
     expect(Buffer.from(png.subarray(1, 4)).toString('latin1')).toBe('PNG');
     const target =
-      process.env.UPDATE_SCREENSHOT === '1'
-        ? resolve(repo, 'docs/demo.png')
-        : resolve(dist, 'demo-screenshot.png');
+      process.env.UPDATE_SCREENSHOT === '1' ? resolve(repo, 'docs/demo.png') : resolve(dist, 'demo-screenshot.png');
     await mkdir(dirname(target), { recursive: true });
     await writeFile(target, png);
     expect(png.byteLength).toBeGreaterThan(20_000); // a rendered page, not a blank one
@@ -303,7 +316,9 @@ describe('demo in Chromium without WebGPU (no adapter)', () => {
   it('auto scores on the CPU, says WebGPU is missing, and ranks like the reference', async () => {
     const state = await readPage(page);
     expect(state.backendKind).toBe('cpu');
-    expect(state.notice).toMatch(/WebGPU is missing: navigator\.gpu\.requestAdapter\(\) found no adapter.*Scoring on the CPU/);
+    expect(state.notice).toMatch(
+      /WebGPU is missing: navigator\.gpu\.requestAdapter\(\) found no adapter.*Scoring on the CPU/,
+    );
     expectReferenceRanking(state, sampleReference);
     expectAlignment(state, queryTokens);
   });
@@ -349,7 +364,9 @@ describe('demo in Chromium without WebGPU (no adapter)', () => {
       const state = await rank(page, { 'pooling-url': pooling.url }); // the stand-in itself sends no CORS headers
       expect(state.state).toBe('error');
       expect(state.error).toMatch(/Could not reach the \/pooling server/);
-      expect(state.error).toMatch(new RegExp(`allow this page's origin \\(${site.url.slice(0, -1).replace(/[.]/g, '\\.')}\\)`));
+      expect(state.error).toMatch(
+        new RegExp(`allow this page's origin \\(${site.url.slice(0, -1).replace(/[.]/g, '\\.')}\\)`),
+      );
       expect(state.error).toMatch(/--allowed-origins/);
     });
 
@@ -363,7 +380,9 @@ describe('demo in Chromium without WebGPU (no adapter)', () => {
 
       pooling.addFault({
         status: 400,
-        body: { error: { message: 'input is longer than the model allows', type: 'BadRequestError', param: null, code: 400 } },
+        body: {
+          error: { message: 'input is longer than the model allows', type: 'BadRequestError', param: null, code: 400 },
+        },
       });
       state = await rank(page, { 'pooling-url': corsUrl });
       expect(state.error).toMatch(/answered with an error \(HTTP 400\): input is longer than the model allows/);

@@ -7,8 +7,21 @@ import { fileURLToPath } from 'node:url';
 import type { Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GpuCasesReport } from '../support/gpu-page/page.js';
-import { caseData, compareScores, expectedScores, F16_RELATIVE, F32_RELATIVE, KERNEL_CASES } from '../support/kernel-cases.js';
-import { buildWithVite, launchChromium, serveDirectory, type ChromiumSession, type StaticServer } from '../support/chromium.js';
+import {
+  caseData,
+  compareScores,
+  expectedScores,
+  F16_RELATIVE,
+  F32_RELATIVE,
+  KERNEL_CASES,
+} from '../support/kernel-cases.js';
+import {
+  buildWithVite,
+  launchChromium,
+  serveDirectory,
+  type ChromiumSession,
+  type StaticServer,
+} from '../support/chromium.js';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 

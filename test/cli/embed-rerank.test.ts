@@ -12,7 +12,12 @@ import { maxsimReference } from '../../src/core/reference.js';
 import { startPoolingServer, type PoolingServer } from '../../src/testing/pooling-server/index.js';
 
 const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
-const SEED = ['Hello, my name is', 'The president of the United States is', 'The capital of France is', 'The future of AI is'];
+const SEED = [
+  'Hello, my name is',
+  'The president of the United States is',
+  'The capital of France is',
+  'The future of AI is',
+];
 
 interface Run {
   code: number;
@@ -22,10 +27,15 @@ interface Run {
 
 function cli(args: string[], env: Record<string, string> = {}): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { timeout: 30_000, env: { ...process.env, ...env } }, (err, stdout, stderr) => {
-      const code = err === null ? 0 : typeof err.code === 'number' ? err.code : -1;
-      resolve({ code, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [CLI, ...args],
+      { timeout: 30_000, env: { ...process.env, ...env } },
+      (err, stdout, stderr) => {
+        const code = err === null ? 0 : typeof err.code === 'number' ? err.code : -1;
+        resolve({ code, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -63,7 +73,16 @@ describe('webgpu-maxsim embed', () => {
   });
 
   it('takes TEXT arguments, encodings and dtypes', async () => {
-    const { code, stdout } = await cli(['embed', ...serverArgs(server), '--encoding', 'bytes', '--embed-dtype', 'float16', 'one', 'two words']);
+    const { code, stdout } = await cli([
+      'embed',
+      ...serverArgs(server),
+      '--encoding',
+      'bytes',
+      '--embed-dtype',
+      'float16',
+      'one',
+      'two words',
+    ]);
     expect(code).toBe(0);
     expect(stdout.split('\n').slice(0, 2)).toEqual([
       `Multi-vector shape: [${server.embedder.encode('one').ids.length}, 1024]`,
@@ -91,7 +110,14 @@ describe('webgpu-maxsim embed', () => {
   });
 
   it("a server error reaches stderr with the server's own message; the API key never does", async () => {
-    const { code, stderr } = await cli(['embed', ...serverArgs(server), '--model', 'no-such-model', '--api-key', 'k-secret-9']);
+    const { code, stderr } = await cli([
+      'embed',
+      ...serverArgs(server),
+      '--model',
+      'no-such-model',
+      '--api-key',
+      'k-secret-9',
+    ]);
     expect(code).toBe(1);
     expect(stderr).toContain('404');
     expect(stderr).toContain('The model `no-such-model` does not exist.');
@@ -132,7 +158,17 @@ describe('webgpu-maxsim rerank', () => {
   });
 
   it('--local with no query ranks the built-in sample meaningfully; --top-k and --scale mean apply', async () => {
-    const { code, stdout } = await cli(['rerank', '--local', '--json', '--backend', 'cpu', '--top-k', '3', '--scale', 'mean']);
+    const { code, stdout } = await cli([
+      'rerank',
+      '--local',
+      '--json',
+      '--backend',
+      'cpu',
+      '--top-k',
+      '3',
+      '--scale',
+      'mean',
+    ]);
     expect(code).toBe(0);
     const out = JSON.parse(stdout) as { results: { index: number; score: number }[] };
     expect(out.results).toHaveLength(3);
@@ -157,7 +193,17 @@ describe('webgpu-maxsim rerank', () => {
     await writeFile(plain, 'dogs bark loudly\n\nthe capital of France is Paris\n');
     await writeFile(jsonl, '{"text": "dogs bark loudly", "id": 1}\n{"text": "the capital of France is Paris"}\n');
     for (const file of [plain, jsonl]) {
-      const { code, stdout } = await cli(['rerank', ...serverArgs(server), '--backend', 'cpu', '--json', '--query', 'France', '--docs-file', file]);
+      const { code, stdout } = await cli([
+        'rerank',
+        ...serverArgs(server),
+        '--backend',
+        'cpu',
+        '--json',
+        '--query',
+        'France',
+        '--docs-file',
+        file,
+      ]);
       expect(code).toBe(0);
       expect((JSON.parse(stdout) as { results: { index: number }[] }).results.map((r) => r.index)).toEqual([1, 0]);
     }

@@ -53,7 +53,9 @@ describe('cpu scorer', () => {
         const queries = [randomMatrix(rand, lq, dim), randomMatrix(rand, 1, dim)];
         const scores = await scorer.score(queries, docs);
         expect(scores).toHaveLength(2);
-        queries.forEach((q, i) => expectClose(scores[i]!, q, docs));
+        queries.forEach((q, i) => {
+          expectClose(scores[i]!, q, docs);
+        });
       }
     }
   });
@@ -83,7 +85,9 @@ describe('cpu scorer', () => {
     const [sum] = await scorer.score([query], docs);
     const [avg] = await mean.score([query], docs);
     expectClose(avg!, query, docs, 'mean');
-    sum!.forEach((s, i) => expect(avg![i]).toBeCloseTo(s / 6, 6));
+    sum!.forEach((s, i) => {
+      expect(avg![i]).toBeCloseTo(s / 6, 6);
+    });
     mean.destroy();
   });
 
@@ -98,7 +102,9 @@ describe('cpu scorer', () => {
       const shuffled = docs.map((doc) => {
         const order = Array.from({ length: doc.rows }, (_, i) => i).sort(() => rand() - 0.5);
         const data = new Float32Array(doc.data.length);
-        order.forEach((from, to) => data.set(doc.data.subarray(from * dim, (from + 1) * dim), to * dim));
+        order.forEach((from, to) => {
+          data.set(doc.data.subarray(from * dim, (from + 1) * dim), to * dim);
+        });
         return { data, rows: doc.rows, dim };
       });
       const [after] = await scorer.score([query], shuffled);
@@ -115,14 +121,18 @@ describe('cpu scorer', () => {
         return { data, rows: doc.rows + 1, dim };
       });
       const [after] = await scorer.score([query], grown);
-      after!.forEach((s, i) => expect(s).toBeGreaterThanOrEqual(base![i]!));
+      after!.forEach((s, i) => {
+        expect(s).toBeGreaterThanOrEqual(base![i]!);
+      });
     });
 
     it('a document’s score does not depend on which other documents are scored with it, or their order', async () => {
       const [all] = await scorer.score([query], docs);
       const reversed = [...docs].reverse();
       const [rev] = await scorer.score([query], reversed);
-      rev!.forEach((s, i) => expect(s).toBe(all![docs.length - 1 - i]));
+      rev!.forEach((s, i) => {
+        expect(s).toBe(all![docs.length - 1 - i]);
+      });
       for (let i = 0; i < docs.length; i += 3) {
         const [alone] = await scorer.score([query], [docs[i]!]);
         expect(alone![0]).toBe(all![i]);
@@ -173,14 +183,18 @@ describe('cpu scorer', () => {
       const bad = { data: new Float32Array([0, NaN]), rows: 1, dim: 2 };
       const good = tokenMatrixFromNested([[1, 0]]);
       await expect(scorer.upload([good, bad])).rejects.toThrow(InvalidTokenMatrixError);
-      await expect(scorer.upload([good, bad])).rejects.toThrow(/document 1 has a non-finite value \(NaN\) at row 0, column 1/);
+      await expect(scorer.upload([good, bad])).rejects.toThrow(
+        /document 1 has a non-finite value \(NaN\) at row 0, column 1/,
+      );
       await expect(scorer.score([bad], [good])).rejects.toThrow(/query 0 has a non-finite value/);
     });
 
     it('rejects a corpus uploaded by another scorer', async () => {
       const other = await createScorer({ backend: 'cpu' });
       const corpus = await other.upload([tokenMatrixFromNested([[1]])]);
-      await expect(scorer.score([tokenMatrixFromNested([[1]])], corpus)).rejects.toMatchObject({ code: 'E_FOREIGN_CORPUS' });
+      await expect(scorer.score([tokenMatrixFromNested([[1]])], corpus)).rejects.toMatchObject({
+        code: 'E_FOREIGN_CORPUS',
+      });
       other.destroy();
     });
 
@@ -200,7 +214,9 @@ describe('cpu scorer', () => {
       const ranked = await scorer.rerank(q, docs);
       expect(ranked.map((r) => r.index)).toEqual([1, 3, 2, 4, 0]);
       const [scores] = await scorer.score([q], docs);
-      ranked.forEach((r) => expect(r.score).toBe(scores![r.index]));
+      ranked.forEach((r) => {
+        expect(r.score).toBe(scores![r.index]);
+      });
       expect((await scorer.rerank(q, docs, { topK: 2 })).map((r) => r.index)).toEqual([1, 3]);
       expect(await scorer.rerank(q, docs, { topK: 0 })).toEqual([]);
       expect(await scorer.rerank(q, docs, { topK: 99 })).toHaveLength(5);
@@ -211,7 +227,8 @@ describe('cpu scorer', () => {
       const q = tokenMatrixFromNested([[1]]);
       const docs = Array.from({ length: 500 }, () => tokenMatrixFromNested([[Math.floor(rand() * 20)]]));
       const all = await scorer.rerank(q, docs);
-      for (const k of [1, 3, 10, 62, 63, 200]) expect(await scorer.rerank(q, docs, { topK: k })).toEqual(all.slice(0, k));
+      for (const k of [1, 3, 10, 62, 63, 200])
+        expect(await scorer.rerank(q, docs, { topK: k })).toEqual(all.slice(0, k));
       for (let i = 1; i < all.length; i++) {
         const [a, b] = [all[i - 1]!, all[i]!];
         expect(a.score > b.score || (a.score === b.score && a.index < b.index)).toBe(true);
@@ -233,7 +250,10 @@ describe('cpu scorer', () => {
           (e: unknown) => e,
         );
         expect(err).toBeInstanceOf(MaxsimError);
-        expect(err).toMatchObject({ code: 'E_DESTROYED', message: expect.stringMatching(/Scorer was used after destroy/) });
+        expect(err).toMatchObject({
+          code: 'E_DESTROYED',
+          message: expect.stringMatching(/Scorer was used after destroy/),
+        });
       }
     });
   });

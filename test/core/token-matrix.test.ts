@@ -38,7 +38,12 @@ describe('tokenMatrixFromNested', () => {
 
   it('names the row and column of a non-finite or non-numeric value', () => {
     for (const bad of [NaN, Infinity, -Infinity, '1', null]) {
-      const err = catchError(() => tokenMatrixFromNested([[0, 0], [0, bad as number]]));
+      const err = catchError(() =>
+        tokenMatrixFromNested([
+          [0, 0],
+          [0, bad as number],
+        ]),
+      );
       expect(err).toMatchObject({ code: 'E_INVALID_MATRIX', row: 1, column: 1 });
       expect(err.message).toMatch(/row 1, column 1/);
     }
@@ -62,9 +67,9 @@ describe('validateTokenMatrix', () => {
   it('rejects non-integer or zero dims and non-Float32Array data', () => {
     expect(() => validateTokenMatrix({ data: new Float32Array(0), rows: 0, dim: 0 })).toThrow(/dim is 0/);
     expect(() => validateTokenMatrix({ data: new Float32Array(3), rows: 2, dim: 1.5 })).toThrow(/dim is 1.5/);
-    expect(() => validateTokenMatrix({ data: new Float64Array(2) as unknown as Float32Array, rows: 1, dim: 2 })).toThrow(
-      /Float32Array/,
-    );
+    expect(() =>
+      validateTokenMatrix({ data: new Float64Array(2) as unknown as Float32Array, rows: 1, dim: 2 }),
+    ).toThrow(/Float32Array/);
   });
 
   it('finds the first non-finite value and names its row and column', () => {

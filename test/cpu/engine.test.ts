@@ -7,13 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCpuEngine, splitByTokens } from '../../src/cpu/engine.js';
 import { createWasmCorpusSlice, compileMaxsimWasm, wasmSimdSupported } from '../../src/cpu/wasm-kernel.js';
-import {
-  createScorer,
-  maxsimReference,
-  MaxsimError,
-  type Scorer,
-  type TokenMatrix,
-} from '../../src/index.js';
+import { createScorer, maxsimReference, MaxsimError, type Scorer, type TokenMatrix } from '../../src/index.js';
 import { packDocuments } from '../../src/core/packed-documents.js';
 import { createScorer as createNodeScorer, nodeCpuOptions } from '../../src/node.js';
 import { caseData, compareScores, expectedScores, F32_RELATIVE, KERNEL_CASES } from '../support/kernel-cases.js';
@@ -82,7 +76,12 @@ describe('cpu wasm kernel', () => {
 
   it('runs WASM SIMD here and says so', () => {
     expect(wasmSimdSupported()).toBe(true);
-    expect(one.info).toMatchObject({ backend: 'cpu', kernel: 'wasm-simd', threads: 1, summary: 'cpu (wasm-simd, 1 thread)' });
+    expect(one.info).toMatchObject({
+      backend: 'cpu',
+      kernel: 'wasm-simd',
+      threads: 1,
+      summary: 'cpu (wasm-simd, 1 thread)',
+    });
     expect(two.info).toMatchObject({ kernel: 'wasm-simd', threads: 2, summary: 'cpu (wasm-simd, 2 threads)' });
   });
 
@@ -146,13 +145,22 @@ describe('cpu wasm kernel', () => {
     expectBitIdentical(new Float32Array([...head!, ...tail!]), batch[0]!, 'corpus split in two uploads');
 
     const order = docs.map((_, i) => i).reverse();
-    const [reversed] = await two.score([queries[0]!], order.map((i) => docs[i]!));
-    expectBitIdentical(Float32Array.from(order, (i) => batch[0]![i]!), reversed!, 'documents reversed');
+    const [reversed] = await two.score(
+      [queries[0]!],
+      order.map((i) => docs[i]!),
+    );
+    expectBitIdentical(
+      Float32Array.from(order, (i) => batch[0]![i]!),
+      reversed!,
+      'documents reversed',
+    );
 
     const shuffled = docs.map((doc) => {
       const rows = Array.from({ length: doc.rows }, (_, r) => r).sort(() => rand() - 0.5);
       const data = new Float32Array(doc.data.length);
-      rows.forEach((from, to) => data.set(doc.data.subarray(from * dim, (from + 1) * dim), to * dim));
+      rows.forEach((from, to) => {
+        data.set(doc.data.subarray(from * dim, (from + 1) * dim), to * dim);
+      });
       return { data, rows: doc.rows, dim };
     });
     const [permuted] = await two.score([queries[0]!], shuffled);
@@ -187,7 +195,9 @@ describe('cpu wasm kernel', () => {
     scorers.push(fallback);
     expect(fallback.info.kernel).toBe('typescript');
     expect(fallback.info.summary).toMatch(/no 'maxsim' export/);
-    await expect(createScorer({ backend: 'cpu', cpu: { wasmModule: wrong, kernel: 'wasm-simd' } })).rejects.toMatchObject({
+    await expect(
+      createScorer({ backend: 'cpu', cpu: { wasmModule: wrong, kernel: 'wasm-simd' } }),
+    ).rejects.toMatchObject({
       code: 'E_BACKEND_UNAVAILABLE',
     });
   });
@@ -227,7 +237,10 @@ describe('cpu wasm kernel', () => {
   it('a crashed worker fails the call with E_CPU_WORKER instead of hanging', async () => {
     const s = await createScorer({
       backend: 'cpu',
-      cpu: { threads: 2, workers: (events) => ({ postMessage: () => events.error(new Error('boom')), terminate: () => undefined }) },
+      cpu: {
+        threads: 2,
+        workers: (events) => ({ postMessage: () => events.error(new Error('boom')), terminate: () => undefined }),
+      },
     });
     scorers.push(s);
     const rand = seededRandom(2);

@@ -68,7 +68,9 @@ describe('hash embedder: vectors', () => {
     for (let r = 0; r < m.rows; r++) {
       const row = tokenRow(raw, r);
       const n = Math.hypot(...row);
-      row.forEach((v, c) => expect(v / n).toBeCloseTo(m.data[r * 48 + c]!, 5));
+      row.forEach((v, c) => {
+        expect(v / n).toBeCloseTo(m.data[r * 48 + c]!, 5);
+      });
     }
     expect(e.embedText('Hello', { addSpecialTokens: false }).rows).toBe(1);
   });

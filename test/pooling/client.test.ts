@@ -17,12 +17,27 @@ import {
 import { createNodePoolingClient } from '../../src/node/pooling-client.js';
 import { PoolingClient, type PoolingClientOptions } from '../../src/pooling/client.js';
 import { decodeTensor } from '../../src/pooling/decode.js';
-import { startPoolingServer, type PoolingServer, type PoolingServerOptions } from '../../src/testing/pooling-server/index.js';
+import {
+  startPoolingServer,
+  type PoolingServer,
+  type PoolingServerOptions,
+} from '../../src/testing/pooling-server/index.js';
 import type { TokenMatrix } from '../../src/core/token-matrix.js';
 
 const DIM = 16;
-const TEXTS = ['Hello, my name is', 'The president of the United States is', 'The capital of France is', 'The future of AI is'];
-const TOL: Record<EmbedDtype, number> = { float32: 0, float16: 2 ** -11, bfloat16: 2 ** -8, fp8_e4m3: 2 ** -4, fp8_e5m2: 2 ** -3 };
+const TEXTS = [
+  'Hello, my name is',
+  'The president of the United States is',
+  'The capital of France is',
+  'The future of AI is',
+];
+const TOL: Record<EmbedDtype, number> = {
+  float32: 0,
+  float16: 2 ** -11,
+  bfloat16: 2 ** -8,
+  fp8_e4m3: 2 ** -4,
+  fp8_e5m2: 2 ** -3,
+};
 
 async function withServer<T>(options: PoolingServerOptions, f: (server: PoolingServer) => Promise<T>): Promise<T> {
   const server = await startPoolingServer({ dim: DIM, ...options });
@@ -67,7 +82,9 @@ describe('PoolingClient against the stand-in (config B, newest)', () => {
     const { matrices, usage, requests } = await client(server, { encoding: 'float' }).embed(TEXTS);
     expect(requests).toBe(1);
     expect(matrices.map((m) => [m.rows, m.dim])).toEqual(reference.map((m) => [m.rows, DIM]));
-    matrices.forEach((m, i) => expect(m.data).toEqual(reference[i]!.data));
+    matrices.forEach((m, i) => {
+      expect(m.data).toEqual(reference[i]!.data);
+    });
     for (const m of matrices) {
       for (let r = 0; r < m.rows; r++) {
         const row = m.data.subarray(r * DIM, (r + 1) * DIM);
@@ -84,7 +101,9 @@ describe('PoolingClient against the stand-in (config B, newest)', () => {
   it('token-id prompts are sent as int[][] and come back one row per id (case 1)', async () => {
     const ids = TEXTS.map((t) => server.embedder.encode(t).ids);
     const { matrices } = await client(server, { encoding: 'float' }).embed(ids);
-    matrices.forEach((m, i) => expect(m.data).toEqual(server.embedder.embedTokenIds(ids[i]!).data));
+    matrices.forEach((m, i) => {
+      expect(m.data).toEqual(server.embedder.embedTokenIds(ids[i]!).data);
+    });
   });
 
   it('base64 float32 little-endian is exactly Math.fround of the float JSON (case 15); dim learned once', async () => {
@@ -93,11 +112,18 @@ describe('PoolingClient against the stand-in (config B, newest)', () => {
     expect(c.dim).toBeUndefined();
     const { matrices } = await c.embed(TEXTS);
     expect(c.dim).toBe(DIM);
-    matrices.forEach((m, i) => expect(m.data).toEqual(reference[i]!.data));
+    matrices.forEach((m, i) => {
+      expect(m.data).toEqual(reference[i]!.data);
+    });
     const bodies = poolingRequests(server);
     // A one-input float probe learns the width (base64 carries no shape), then the real request.
     expect(bodies[0]).toMatchObject({ input: [TEXTS[0]], encoding_format: 'float' });
-    expect(bodies[1]).toMatchObject({ input: TEXTS, encoding_format: 'base64', embed_dtype: 'float32', endianness: 'little' });
+    expect(bodies[1]).toMatchObject({
+      input: TEXTS,
+      encoding_format: 'base64',
+      embed_dtype: 'float32',
+      endianness: 'little',
+    });
     await c.embed(TEXTS);
     expect(poolingRequests(server)).toHaveLength(3);
   });
@@ -118,7 +144,9 @@ describe('PoolingClient against the stand-in (config B, newest)', () => {
               const v = ref.data[k]!;
               const bound = TOL[embedDtype] * Math.abs(v) + (embedDtype.startsWith('fp8') ? 2 ** -9 : 0);
               if (Math.abs(m.data[k]! - v) > bound) {
-                throw new Error(`${encoding} ${embedDtype} ${endianness}: item ${i} value ${k} is ${m.data[k]}, float is ${v}`);
+                throw new Error(
+                  `${encoding} ${embedDtype} ${endianness}: item ${i} value ${k} is ${m.data[k]}, float is ${v}`,
+                );
               }
             }
           });
@@ -131,13 +159,18 @@ describe('PoolingClient against the stand-in (config B, newest)', () => {
     server.clearRequests();
     const c = client(server, { encoding: 'bytes_only', embedDtype: 'float16', dim: DIM });
     const { matrices } = await c.embed(TEXTS);
-    const f16 = (m: TokenMatrix): Float32Array => decodeTensor(encodeEmbedDtype(m.data, 'float16', 'little'), 'float16', 'little');
-    matrices.forEach((m, i) => expect(m.data).toEqual(f16(reference[i]!)));
+    const f16 = (m: TokenMatrix): Float32Array =>
+      decodeTensor(encodeEmbedDtype(m.data, 'float16', 'little'), 'float16', 'little');
+    matrices.forEach((m, i) => {
+      expect(m.data).toEqual(f16(reference[i]!));
+    });
     expect(server.requests.filter((r) => r.path === '/tokenize')).toHaveLength(TEXTS.length);
     server.clearRequests();
     const ids = TEXTS.map((t) => server.embedder.encode(t).ids);
     const fromIds = await c.embed(ids);
-    fromIds.matrices.forEach((m, i) => expect(m.rows).toBe(ids[i]!.length));
+    fromIds.matrices.forEach((m, i) => {
+      expect(m.rows).toBe(ids[i]!.length);
+    });
     expect(server.requests.filter((r) => r.path === '/tokenize')).toHaveLength(0);
   });
 
@@ -167,13 +200,18 @@ describe('PoolingClient against the stand-in (config B, newest)', () => {
     });
     try {
       const progress: number[] = [];
-      const { matrices, requests } = await client(slow, { encoding: 'float', batchSize: 2, concurrency: 3 }).embed(inputs, {
-        onProgress: (p) => progress.push(p.completed),
-      });
+      const { matrices, requests } = await client(slow, { encoding: 'float', batchSize: 2, concurrency: 3 }).embed(
+        inputs,
+        {
+          onProgress: (p) => progress.push(p.completed),
+        },
+      );
       expect(requests).toBe(5);
       expect(peak).toBeLessThanOrEqual(3);
       expect(peak).toBeGreaterThan(1);
-      matrices.forEach((m, i) => expect(m.data).toEqual(slow.embedder.embedText(inputs[i]!).data));
+      matrices.forEach((m, i) => {
+        expect(m.data).toEqual(slow.embedder.embedText(inputs[i]!).data);
+      });
       expect(progress).toEqual([2, 4, 6, 8, 10]);
       const order = poolingRequests(slow).map((b) => (b.input as string[])[0]);
       expect(order).toHaveLength(5);
@@ -202,7 +240,9 @@ describe('PoolingClient against the stand-in (config B, newest)', () => {
       expect(fromC.usage.promptTokens).toBe(fromC.matrices.reduce((a, m) => a + m.rows + 1, 0));
       // bytes_only against C: /tokenize counts every token, the body one fewer per input; the client sees which.
       const only = await client(c, { encoding: 'bytes_only', dim: DIM }).embed(TEXTS);
-      only.matrices.forEach((m, i) => expect(m.data).toEqual(fromC.matrices[i]!.data));
+      only.matrices.forEach((m, i) => {
+        expect(m.data).toEqual(fromC.matrices[i]!.data);
+      });
     });
   });
 
@@ -214,10 +254,15 @@ describe('PoolingClient against the stand-in (config B, newest)', () => {
       expect((over as PoolingHttpError).param).toBe('input_tokens');
       const kept = await client(s, { encoding: 'float', truncatePromptTokens: -1 }).embed([long]);
       expect(kept.matrices[0]!.rows).toBe(32);
-      const eight = await client(s, { encoding: 'bytes_only', dim: DIM, truncatePromptTokens: 8 }).embed([long, 'short']);
+      const eight = await client(s, { encoding: 'bytes_only', dim: DIM, truncatePromptTokens: 8 }).embed([
+        long,
+        'short',
+      ]);
       expect(eight.matrices.map((m) => m.rows)).toEqual([8, s.embedder.encode('short').ids.length]);
       const bare = await client(s, { encoding: 'float', addSpecialTokens: false }).embed(['capital of France']);
-      expect(bare.matrices[0]!.rows).toBe(s.embedder.encode('capital of France', { addSpecialTokens: false }).ids.length);
+      expect(bare.matrices[0]!.rows).toBe(
+        s.embedder.encode('capital of France', { addSpecialTokens: false }).ids.length,
+      );
       expect(s.requests.at(-1)!.body).toMatchObject({ add_special_tokens: false });
     });
   });
@@ -233,7 +278,9 @@ describe('PoolingClient against the stand-in (config B, newest)', () => {
 
   it('X-Request-Id is sent and reported on errors (case 14); wrong model is a 404 with the server message (case 4)', async () => {
     server.clearRequests();
-    const err = (await rejection(client(server, { model: 'nope', encoding: 'float' }).embed(['x']))) as PoolingHttpError;
+    const err = (await rejection(
+      client(server, { model: 'nope', encoding: 'float' }).embed(['x']),
+    )) as PoolingHttpError;
     expect(err).toBeInstanceOf(PoolingHttpError);
     expect(err.status).toBe(404);
     expect(err.serverMessage).toBe('The model `nope` does not exist.');
@@ -261,7 +308,9 @@ describe('server configurations and versions', () => {
         expect(err.message).toMatch(/--pooler-config\.task token_embed/);
       }
       // Asking for token_embed on a v0.21+ embed server is the server's own 400 (case 9).
-      const err = (await rejection(client(s, { encoding: 'float', task: 'token_embed' }).embed(TEXTS))) as PoolingHttpError;
+      const err = (await rejection(
+        client(s, { encoding: 'float', task: 'token_embed' }).embed(TEXTS),
+      )) as PoolingHttpError;
       expect(err.status).toBe(400);
       expect(err.serverMessage).toMatch(/Try switching the model's pooling_task via --pooler-config\.task token_embed/);
     });
@@ -297,7 +346,9 @@ describe('server configurations and versions', () => {
 
   it('401 {"error": "Unauthorized"} is parsed; the key never appears in errors (case 23)', async () => {
     await withServer({ apiKey: 'sekret-key-123' }, async (s) => {
-      const err = (await rejection(client(s, { encoding: 'float', apiKey: 'wrong-key-456' }).embed(['x']))) as PoolingHttpError;
+      const err = (await rejection(
+        client(s, { encoding: 'float', apiKey: 'wrong-key-456' }).embed(['x']),
+      )) as PoolingHttpError;
       expect(err.status).toBe(401);
       expect(err.serverMessage).toBe('Unauthorized');
       expect(err.message).toMatch(/--api-key/);
@@ -314,19 +365,25 @@ describe('server configurations and versions', () => {
       const expected = inputs.map((t) => s.embedder.embedText(t).data);
       const core = await client(s, { encoding: 'bytes', batchSize: 500 }).embed(inputs);
       expect(core.requests).toBeGreaterThan(1);
-      core.matrices.forEach((m, i) => expect(m.data).toEqual(expected[i]));
+      core.matrices.forEach((m, i) => {
+        expect(m.data).toEqual(expected[i]);
+      });
 
       const node = createNodePoolingClient({ baseUrl: s.url, encoding: 'bytes', batchSize: 500 });
       try {
         s.clearRequests();
         const one = await node.embed(inputs);
         expect(one.requests).toBe(1);
-        one.matrices.forEach((m, i) => expect(m.data).toEqual(expected[i]));
+        one.matrices.forEach((m, i) => {
+          expect(m.data).toEqual(expected[i]);
+        });
       } finally {
         await node.close();
       }
       // The limit is real: claiming a big header budget on Node's default fetch overflows, with a clear error.
-      const err = await rejection(client(s, { encoding: 'bytes', batchSize: 500, maxHeaderSize: 1 << 20 }).embed(inputs));
+      const err = await rejection(
+        client(s, { encoding: 'bytes', batchSize: 500, maxHeaderSize: 1 << 20 }).embed(inputs),
+      );
       expect(err).toBeInstanceOf(PoolingConnectionError);
       expect(err.message).toMatch(/metadata header is too large/);
     });
@@ -413,7 +470,9 @@ describe('retries, timeouts, aborts', () => {
       const controller = new AbortController();
       setTimeout(() => controller.abort(new Error('user cancelled')), 100);
       const t0 = performance.now();
-      const err = await rejection(client(s, { encoding: 'float', maxRetries: 5 }).embed(['a'], { signal: controller.signal }));
+      const err = await rejection(
+        client(s, { encoding: 'float', maxRetries: 5 }).embed(['a'], { signal: controller.signal }),
+      );
       expect(err).toBeInstanceOf(PoolingAbortedError);
       expect((err.cause as Error).message).toBe('user cancelled');
       expect(performance.now() - t0).toBeLessThan(2000);
@@ -442,9 +501,19 @@ describe('malformed bodies are typed errors, never partial results', () => {
     ['a non-finite value', 'float', ok([[[1, 1e39]]]), /not a finite float32/],
     ['a [dim] embed vector', 'float', ok([[0.6, 0.8]]), /--pooler-config\.task token_embed/],
     ['invalid base64', 'base64', ok(['AAAA$AAA']), /invalid base64: character "\$" .* at position 4/],
-    ['truncated base64 data', 'base64', ok([b64([1, 0, 0]).slice(0, 8)]), /6 bytes is not a whole number of rows of 2 float32/],
+    [
+      'truncated base64 data',
+      'base64',
+      ok([b64([1, 0, 0]).slice(0, 8)]),
+      /6 bytes is not a whole number of rows of 2 float32/,
+    ],
     ['too few items', 'float', ok([]), /0 items for 1 inputs/],
-    ['a bad index', 'float', { ...ok([[[1, 0]]]), data: [{ index: 3, data: [[1, 0]] }] }, /index 3; expected each of 0..0/],
+    [
+      'a bad index',
+      'float',
+      { ...ok([[[1, 0]]]), data: [{ index: 3, data: [[1, 0]] }] },
+      /index 3; expected each of 0..0/,
+    ],
     ['a body that is not JSON', 'float', 'Internal error<html>', /not JSON/],
   ])('%s', async (_what, encoding, body, pattern) => {
     await withServer({ dim: 2, faults: [{ status: 200, body }] }, async (s) => {
@@ -457,12 +526,27 @@ describe('malformed bodies are typed errors, never partial results', () => {
 
   it.each([
     ['metadata offsets out of range', 8, { start: 0, end: 64, shape: [8, 2] }, /out of range for a 8-byte body/],
-    ['a truncated binary body', 12, { start: 0, end: 12, shape: [2, 2] }, /holds 12 bytes but shape \[2, 2\] of float32 needs 16/],
+    [
+      'a truncated binary body',
+      12,
+      { start: 0, end: 12, shape: [2, 2] },
+      /holds 12 bytes but shape \[2, 2\] of float32 needs 16/,
+    ],
     ['a [dim] shape', 8, { start: 0, end: 8, shape: [2] }, /--pooler-config\.task token_embed/],
   ])('bytes with %s', async (_what, length, item, pattern) => {
-    const metadata = JSON.stringify({ id: 'x', created: 1, model: 'm', data: [{ index: 0, embed_dtype: 'float32', endianness: 'little', ...item }] });
+    const metadata = JSON.stringify({
+      id: 'x',
+      created: 1,
+      model: 'm',
+      data: [{ index: 0, embed_dtype: 'float32', endianness: 'little', ...item }],
+    });
     await withServer(
-      { dim: 2, faults: [{ status: 200, body: 'x'.repeat(length), headers: { 'content-type': 'application/octet-stream', metadata } }] },
+      {
+        dim: 2,
+        faults: [
+          { status: 200, body: 'x'.repeat(length), headers: { 'content-type': 'application/octet-stream', metadata } },
+        ],
+      },
       async (s) => {
         const err = await rejection(client(s, { encoding: 'bytes' }).embed(['x']));
         expect(err).toBeInstanceOf(PoolingResponseError);
@@ -474,7 +558,10 @@ describe('malformed bodies are typed errors, never partial results', () => {
   it('a body cut off mid-stream is a connection failure, retried, never a short matrix', async () => {
     // A purpose-built server: the first answer promises 64 bytes of float JSON and sends 20, then closes.
     let calls = 0;
-    const payload = JSON.stringify({ data: [{ index: 0, data: [[1, 0]] }], usage: { prompt_tokens: 1, total_tokens: 1 } });
+    const payload = JSON.stringify({
+      data: [{ index: 0, data: [[1, 0]] }],
+      usage: { prompt_tokens: 1, total_tokens: 1 },
+    });
     const raw: Server = createServer((req, res) => {
       req.resume();
       req.on('end', () => {

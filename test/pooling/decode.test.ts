@@ -91,7 +91,8 @@ describe('decodeTensor', () => {
           const v = values[i]!;
           const err = Math.abs(decoded[i]! - v);
           // Relative rounding for normal values; fp8's subnormal step (2^-9 / 2^-16) bounds tiny ones.
-          const bound = REL_TOL[dtype] * Math.abs(v) + (dtype === 'fp8_e4m3' ? 2 ** -10 : dtype === 'fp8_e5m2' ? 2 ** -17 : 0);
+          const bound =
+            REL_TOL[dtype] * Math.abs(v) + (dtype === 'fp8_e4m3' ? 2 ** -10 : dtype === 'fp8_e5m2' ? 2 ** -17 : 0);
           worst = Math.max(worst, err - bound);
         }
         expect(worst).toBeLessThanOrEqual(0);
@@ -135,7 +136,8 @@ describe('decodeTensor', () => {
     const decoded = decodeTensor(bytes, 'bfloat16', 'little');
     const bits = new Uint32Array(decoded.buffer);
     for (let h = 0; h < 65536; h++) {
-      if (bits[h] !== h << 16 >>> 0) throw new Error(`bf16 0x${h.toString(16)} decoded to 0x${bits[h]!.toString(16)}`);
+      if (bits[h] !== (h << 16) >>> 0)
+        throw new Error(`bf16 0x${h.toString(16)} decoded to 0x${bits[h]!.toString(16)}`);
     }
   });
 
@@ -155,7 +157,11 @@ describe('decodeTensor', () => {
     expect(d[1]).toBeNaN();
     expect(d.slice(2)).toEqual([448, -448, 1, 2 ** -9, 2 ** -6, 0, 240, -(2 ** 8)]);
     // Every other pattern is finite: e4m3fn has no infinities.
-    const all = decodeTensor(new Uint8Array(256).map((_, i) => i), 'fp8_e4m3', 'little');
+    const all = decodeTensor(
+      new Uint8Array(256).map((_, i) => i),
+      'fp8_e4m3',
+      'little',
+    );
     expect([...all].filter((v) => !Number.isFinite(v))).toHaveLength(2);
   });
 
@@ -259,7 +265,9 @@ describe('decodeBase64Matrix', () => {
 
   it('rejects NaN / inf on the wire (fp8_e4m3 NaN, fp8_e5m2 inf)', () => {
     const nan = Buffer.from([0x38, 0x7f]).toString('base64');
-    expect(() => decodeBase64Matrix(nan, { dim: 2, dtype: 'fp8_e4m3' })).toThrow(/non-finite value \(NaN\) at row 0, column 1/);
+    expect(() => decodeBase64Matrix(nan, { dim: 2, dtype: 'fp8_e4m3' })).toThrow(
+      /non-finite value \(NaN\) at row 0, column 1/,
+    );
     const inf = Buffer.from([0x3c, 0x3c, 0xfc, 0x3c]).toString('base64');
     expect(() => decodeBase64Matrix(inf, { dim: 2, dtype: 'fp8_e5m2' })).toThrow(/-Infinity\) at row 1, column 0/);
   });
@@ -287,7 +295,9 @@ describe('bytes and bytes_only bodies', () => {
         { index: 1, embed_dtype: dtype, endianness, start: ea.length, end: body.length, shape: [2, dim] },
       ],
       usage: { prompt_tokens: 5, total_tokens: 5 },
-    }).replace(/,/g, ', ').replace(/:/g, ': ');
+    })
+      .replace(/,/g, ', ')
+      .replace(/:/g, ': ');
     return { body, header };
   }
 
@@ -318,7 +328,11 @@ describe('bytes and bytes_only bodies', () => {
   it.each([
     ['an end past the body', (m: Meta) => (m.data[1]!.end += 16), /out of range for a 80-byte body/],
     ['a negative start', (m: Meta) => (m.data[0]!.start = -4), /out of range/],
-    ['a range that does not match the shape', (m: Meta) => (m.data[0]!.shape = [4, 4]), /holds 48 bytes but shape \[4, 4\] of float32 needs 64/],
+    [
+      'a range that does not match the shape',
+      (m: Meta) => (m.data[0]!.shape = [4, 4]),
+      /holds 48 bytes but shape \[4, 4\] of float32 needs 64/,
+    ],
     ['a duplicate index', (m: Meta) => (m.data[1]!.index = 0), /expected each of 0..1 once/],
     ['an unknown dtype', (m: Meta) => (m.data[0]!.embed_dtype = 'int8'), /unknown embed_dtype "int8"/],
   ])('rejects metadata with %s', (_what, mutate, pattern) => {

@@ -1,11 +1,6 @@
 // Runs in Deno against the built universal core (dist/index.js): no Node APIs, web-standard Request/Response.
 // Prints one JSON line the vitest file checks.
-import {
-  createHashEmbedder,
-  createRerankHandler,
-  createScorer,
-  hashTextEmbedder,
-} from '../../dist/index.js';
+import { createHashEmbedder, createRerankHandler, createScorer, hashTextEmbedder } from '../../dist/index.js';
 
 const scorer = await createScorer({ backend: 'cpu' });
 const handler = createRerankHandler({ scorer, embedder: hashTextEmbedder(createHashEmbedder({ dim: 32 })) });
@@ -21,4 +16,12 @@ const response = await handler(
 );
 const body = await response.json();
 scorer.destroy();
-console.log(JSON.stringify({ runtime: `deno ${Deno.version.deno}`, status: response.status, backend: scorer.backend, kernel: scorer.info.kernel ?? null, results: body.results }));
+console.log(
+  JSON.stringify({
+    runtime: `deno ${Deno.version.deno}`,
+    status: response.status,
+    backend: scorer.backend,
+    kernel: scorer.info.kernel ?? null,
+    results: body.results,
+  }),
+);

@@ -43,7 +43,13 @@ async function post(path: string, body: unknown, init: RequestInit = {}): Promis
 
 beforeAll(async () => {
   pooling = await startPoolingServer({ dim: DIM, config: 'B' });
-  client = new PoolingClient({ baseUrl: pooling.url, model: pooling.model, encoding: 'base64', retryDelayMs: 5, timeoutMs: 5000 });
+  client = new PoolingClient({
+    baseUrl: pooling.url,
+    model: pooling.model,
+    encoding: 'base64',
+    retryDelayMs: 5,
+    timeoutMs: 5000,
+  });
   scorer = await createScorer({ backend: 'cpu' });
   cache = createEmbeddingCache(poolingTextEmbedder(client, pooling.model), { maxBytes: 8 << 20 });
   const handler = createRerankHandler({
@@ -64,7 +70,12 @@ afterAll(async () => {
 
 describe('POST /rerank', () => {
   it('answers in the vLLM/Jina/Cohere shape, best first, with the scorer’s own scores', async () => {
-    const { status, json } = await post('/rerank', { model: pooling.model, query: QUERY, documents: DOCS, return_documents: true });
+    const { status, json } = await post('/rerank', {
+      model: pooling.model,
+      query: QUERY,
+      documents: DOCS,
+      return_documents: true,
+    });
     expect(status).toBe(200);
     expect(json).toMatchObject({ id: expect.stringMatching(/^rerank-/), model: pooling.model });
     expect(json.usage.total_tokens).toBeGreaterThan(0);
@@ -97,7 +108,9 @@ describe('POST /rerank', () => {
       const json = await res.json();
       expect(json.results).toHaveLength(DOCS.length);
       expect(json.results.at(-1)).toEqual({ index: 3, relevance_score: null });
-      expect(json.results.slice(0, -1).every((r: { relevance_score: unknown }) => typeof r.relevance_score === 'number')).toBe(true);
+      expect(
+        json.results.slice(0, -1).every((r: { relevance_score: unknown }) => typeof r.relevance_score === 'number'),
+      ).toBe(true);
     } finally {
       await server.close();
     }
@@ -127,23 +140,54 @@ describe('POST /rerank', () => {
     ['an empty query', { query: '   ', documents: ['a'] }, 400, /"query" is empty/],
     ['documents not an array', { query: 'q', documents: 'a' }, 400, /"documents" must be an array/],
     ['no documents', { query: 'q', documents: [] }, 400, /"documents" is empty/],
-    ['a bad document entry', { query: 'q', documents: ['a', { txt: 'b' }] }, 400, /documents\[1\] must be a string or \{"text": string\}/],
+    [
+      'a bad document entry',
+      { query: 'q', documents: ['a', { txt: 'b' }] },
+      400,
+      /documents\[1\] must be a string or \{"text": string\}/,
+    ],
     ['too many documents', { query: 'q', documents: Array(51).fill('a') }, 400, /51 entries; the limit is 50/],
-    ['a document too long', { query: 'q', documents: ['a'.repeat(2001)] }, 400, /documents\[0\] has 2001 characters; the limit is 2000/],
+    [
+      'a document too long',
+      { query: 'q', documents: ['a'.repeat(2001)] },
+      400,
+      /documents\[0\] has 2001 characters; the limit is 2000/,
+    ],
     ['a query too long', { query: 'q'.repeat(2001), documents: ['a'] }, 400, /"query" has 2001 characters/],
     ['a negative top_n', { query: 'q', documents: ['a'], top_n: -1 }, 400, /"top_n" must be an integer >= 0, got -1/],
-    ['a non-boolean return_documents', { query: 'q', documents: ['a'], return_documents: 'yes' }, 400, /"return_documents" must be a boolean/],
+    [
+      'a non-boolean return_documents',
+      { query: 'q', documents: ['a'], return_documents: 'yes' },
+      400,
+      /"return_documents" must be a boolean/,
+    ],
     ['an unknown model', { model: 'nope', query: 'q', documents: ['a'] }, 404, /The model `nope` does not exist/],
-    ['a body over the limit', { query: 'q', documents: ['a'.repeat(1000)], pad: 'x'.repeat(70_000) }, 413, /exceeds the limit of 65536 bytes/],
+    [
+      'a body over the limit',
+      { query: 'q', documents: ['a'.repeat(1000)], pad: 'x'.repeat(70_000) },
+      413,
+      /exceeds the limit of 65536 bytes/,
+    ],
   ])('rejects %s in vLLM’s error envelope', async (_name, body, status, message) => {
     const res = await post('/rerank', body);
     expect(res.status).toBe(status);
-    expect(res.json).toEqual({ error: { message: expect.stringMatching(message), type: expect.any(String), param: expect.anything(), code: status } });
+    expect(res.json).toEqual({
+      error: {
+        message: expect.stringMatching(message),
+        type: expect.any(String),
+        param: expect.anything(),
+        code: status,
+      },
+    });
     expect(JSON.stringify(res.json)).not.toMatch(/\bat .*\(|\/work\/|node_modules|\.ts:/);
   });
 
   it('rejects a non-JSON content type, an unknown route and a wrong method', async () => {
-    const wrongType = await fetch(`${service.url}/rerank`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: '{}' });
+    const wrongType = await fetch(`${service.url}/rerank`, {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain' },
+      body: '{}',
+    });
     expect(wrongType.status).toBe(415);
     expect((await post('/nope', {})).status).toBe(404);
     expect((await fetch(`${service.url}/rerank`)).status).toBe(405);
@@ -153,13 +197,19 @@ describe('POST /rerank', () => {
 describe('upstream failures', () => {
   it('retries an upstream 503 and then succeeds', async () => {
     pooling.addFault({ status: 503, times: 1 });
-    const { status, json } = await post('/rerank', { query: 'fresh query about rivers', documents: ['fresh doc about rivers'] });
+    const { status, json } = await post('/rerank', {
+      query: 'fresh query about rivers',
+      documents: ['fresh doc about rivers'],
+    });
     expect(status).toBe(200);
     expect(json.results).toHaveLength(1);
   });
 
   it('maps a persistent upstream error to 502 with the upstream message', async () => {
-    pooling.addFault({ status: 400, body: { error: { message: 'upstream says no', type: 'BadRequestError', param: null, code: 400 } } });
+    pooling.addFault({
+      status: 400,
+      body: { error: { message: 'upstream says no', type: 'BadRequestError', param: null, code: 400 } },
+    });
     const { status, json } = await post('/rerank', { query: 'another fresh query', documents: ['another fresh doc'] });
     expect(status).toBe(502);
     expect(json.error.message).toMatch(/embedding upstream failed \(400\): upstream says no/);
@@ -243,9 +293,17 @@ describe('API key', () => {
       const none = await fetch(`${guarded.url}/rerank`, { method: 'POST', headers, body });
       expect(none.status).toBe(401);
       expect(await none.json()).toEqual({ error: 'Unauthorized' });
-      const wrong = await fetch(`${guarded.url}/rerank`, { method: 'POST', headers: { ...headers, authorization: 'Bearer s3cre' }, body });
+      const wrong = await fetch(`${guarded.url}/rerank`, {
+        method: 'POST',
+        headers: { ...headers, authorization: 'Bearer s3cre' },
+        body,
+      });
       expect(wrong.status).toBe(401);
-      const right = await fetch(`${guarded.url}/v1/rerank`, { method: 'POST', headers: { ...headers, authorization: 'Bearer s3cret' }, body });
+      const right = await fetch(`${guarded.url}/v1/rerank`, {
+        method: 'POST',
+        headers: { ...headers, authorization: 'Bearer s3cret' },
+        body,
+      });
       expect(right.status).toBe(200);
       expect((await fetch(`${guarded.url}/health`)).status).toBe(200);
     } finally {
@@ -257,7 +315,11 @@ describe('API key', () => {
 describe('bounded load', () => {
   it('32 concurrent clients × 20 requests: every answer identical to the sequential one, no errors', async () => {
     const topics = ['capital of France', 'longest river', 'potassium in bananas', 'capital of Germany'];
-    const requests = topics.map((query, i) => ({ query, documents: DOCS.map((d, j) => `${d} #${(i + j) % 3}`), return_documents: false }));
+    const requests = topics.map((query, i) => ({
+      query,
+      documents: DOCS.map((d, j) => `${d} #${(i + j) % 3}`),
+      return_documents: false,
+    }));
     const expected = await Promise.all(requests.map(async (r) => (await post('/rerank', r)).json.results));
     const latencies: number[] = [];
     const started = performance.now();
@@ -278,7 +340,9 @@ describe('bounded load', () => {
     const p95 = latencies[Math.floor(latencies.length * 0.95)]!;
     expect(latencies).toHaveLength(640);
     expect(cache.stats.bytes).toBeLessThanOrEqual(8 << 20);
-    console.log(`rerank load: 640 requests in ${seconds.toFixed(2)} s = ${(640 / seconds).toFixed(0)} req/s, p95 ${p95.toFixed(1)} ms`);
+    console.log(
+      `rerank load: 640 requests in ${seconds.toFixed(2)} s = ${(640 / seconds).toFixed(0)} req/s, p95 ${p95.toFixed(1)} ms`,
+    );
   });
 });
 

@@ -1,4 +1,4 @@
-// Headless Chromium for tests: the launcher and static server live in src/node/chromium.ts (the CLI's
+// Headless Chromium for tests: the launcher and static server live in src/bench/chromium.ts (the CLI's
 // `bench --backend browser` ships them in dist/), re-exported here; the programmatic Vite build stays test-side.
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,7 +13,7 @@ export {
   type ChromiumSession,
   type ServeOptions,
   type StaticServer,
-} from '../../src/node/chromium.js';
+} from '../../src/bench/chromium.js';
 
 /**
  * Builds a Vite app (`configFile`, e.g. `demo/vite.config.ts`) into `outDir` (default: a fresh temporary

@@ -124,7 +124,9 @@ export function compareScores(
     const e = expected[i]!;
     rows.push(
       `${i === bad ? '>' : ' '}${String(i).padEnd(9)} ${String(a).padEnd(18)} ${String(e).padEnd(18)} ` +
-        `${Math.abs(a - e).toExponential(3).padEnd(12)} ${tolerance[i]!.toExponential(3)}`,
+        `${Math.abs(a - e)
+          .toExponential(3)
+          .padEnd(12)} ${tolerance[i]!.toExponential(3)}`,
     );
   }
   return `${label}: first mismatch at index ${bad} (worst |diff| ${worst.toExponential(3)})\n${rows.join('\n')}`;

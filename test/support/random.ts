@@ -13,7 +13,13 @@ export function randomMatrix(rand: () => number, rows: number, dim: number, norm
 }
 
 /** `count` documents with row counts drawn uniformly from [minRows, maxRows]. */
-export function randomDocs(rand: () => number, count: number, minRows: number, maxRows: number, dim: number): TokenMatrix[] {
+export function randomDocs(
+  rand: () => number,
+  count: number,
+  minRows: number,
+  maxRows: number,
+  dim: number,
+): TokenMatrix[] {
   return Array.from({ length: count }, () =>
     randomMatrix(rand, minRows + Math.floor(rand() * (maxRows - minRows + 1)), dim),
   );

@@ -59,7 +59,10 @@ function expectError(reply: Reply, status: number, message: string | RegExp): vo
 }
 
 /** A raw GET/POST through node:http, whose header limit we can raise (fetch's is 16 KiB). */
-function rawPost(url: string, body: unknown): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
+function rawPost(
+  url: string,
+  body: unknown,
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(
       url,
@@ -67,7 +70,9 @@ function rawPost(url: string, body: unknown): Promise<{ status: number; headers:
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
+        );
         res.on('error', reject);
       },
     );
@@ -120,7 +125,11 @@ describe('request parsing and routing (spec §7 cases 1–10)', () => {
     const withSpecials = await send(s, { messages: [{ role: 'user', content: 'hi' }], add_special_tokens: true });
     expect(withSpecials.json.usage.prompt_tokens).toBe(3);
     expectError(
-      await send(s, { messages: [{ role: 'user', content: 'hi' }], add_generation_prompt: true, continue_final_message: true }),
+      await send(s, {
+        messages: [{ role: 'user', content: 'hi' }],
+        add_generation_prompt: true,
+        continue_final_message: true,
+      }),
       400,
       'Cannot set both',
     );
@@ -158,8 +167,14 @@ describe('request parsing and routing (spec §7 cases 1–10)', () => {
   });
 
   it('6: a Content-Type other than application/json → 400', async () => {
-    expectError(await send(s, { input: 'x' }, { headers: { 'content-type': 'text/plain' } }), 400, "Only 'application/json' is allowed");
-    expect((await send(s, { input: 'x' }, { headers: { 'content-type': 'application/json; charset=utf-8' } })).status).toBe(200);
+    expectError(
+      await send(s, { input: 'x' }, { headers: { 'content-type': 'text/plain' } }),
+      400,
+      "Only 'application/json' is allowed",
+    );
+    expect(
+      (await send(s, { input: 'x' }, { headers: { 'content-type': 'application/json; charset=utf-8' } })).status,
+    ).toBe(200);
     expectError(await send(s, null, { raw: '{"input": ' }), 400, 'json_invalid');
     expectError(await send(s, { inptu: 'x' }), 400, "'missing'");
     expectError(await send(s, { input: [1, 'a'] }), 400, 'validation error');
@@ -196,10 +211,18 @@ describe('request parsing and routing (spec §7 cases 1–10)', () => {
     // Newest, config B (token_embed server).
     expect((await send(s, { input: 'x' })).json.data[0].data[0]).toHaveLength(16);
     expect((await send(s, { input: 'x', task: 'token_embed' })).status).toBe(200);
-    expectError(await send(s, { input: 'x', task: 'embed' }), 400, "Try switching the model's pooling_task via --pooler-config.task embed.");
+    expectError(
+      await send(s, { input: 'x', task: 'embed' }),
+      400,
+      "Try switching the model's pooling_task via --pooler-config.task embed.",
+    );
     const unsupported = await send(s, { input: 'x', task: 'classify' });
     expectError(unsupported, 400, "Unsupported task: 'classify' Supported tasks: ('embed', 'token_embed')");
-    expectError(await send(s, { input: 'x', task: 'encode' }), 400, '`encode` task was removed; use `token_embed` or `token_classify` instead.');
+    expectError(
+      await send(s, { input: 'x', task: 'encode' }),
+      400,
+      '`encode` task was removed; use `token_embed` or `token_classify` instead.',
+    );
     expectError(await send(s, { input: 'x', task: 'score' }), 400, '`score` task was removed; use `classify` instead.');
     expectError(await send(s, { input: 'x', task: 'plugin' }), 400, 'No IOProcessor plugin installed');
     expectError(await send(s, { data: { x: 1 } }), 400, 'No IOProcessor plugin installed');
@@ -235,7 +258,11 @@ describe('request parsing and routing (spec §7 cases 1–10)', () => {
       expect(r.json.data[0].data).toHaveLength(12);
       expect(r.json.usage.prompt_tokens).toBe(12);
     }
-    expectError(await send(t, { input: text, truncate_prompt_tokens: 13 }), 400, 'truncate_prompt_tokens value is greater than max_model_len');
+    expectError(
+      await send(t, { input: text, truncate_prompt_tokens: 13 }),
+      400,
+      'truncate_prompt_tokens value is greater than max_model_len',
+    );
     expectError(await send(t, { input: text, truncate_prompt_tokens: -2 }), 400, 'greater_than_equal');
     // Truncation keeps <s>/</s> and cuts the text: right (default) keeps the start, left keeps the end.
     const right = await send(t, { input: text, truncate_prompt_tokens: 5, task: 'token_embed' });
@@ -340,7 +367,9 @@ describe('encodings (spec §7 cases 15–22, server side)', () => {
       const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
       const flat = floats[i]!.flat();
       expect(bytes.length / 4).toBe(flat.length);
-      flat.forEach((v, k) => expect(view.getFloat32(k * 4, true)).toBe(Math.fround(v)));
+      flat.forEach((v, k) => {
+        expect(view.getFloat32(k * 4, true)).toBe(Math.fround(v));
+      });
     });
   });
 
@@ -364,7 +393,9 @@ describe('encodings (spec §7 cases 15–22, server side)', () => {
     expect(r.headers.get('content-type')).toBe('application/octet-stream');
     expect(r.headers.get('transfer-encoding')).toBe('chunked');
     const header = r.headers.get('metadata')!;
-    expect(header).toMatch(/^\{"id": "pooling-[0-9a-f]+", "created": \d+, "model": "BAAI\/bge-m3", "data": \[\{"index": 0, /);
+    expect(header).toMatch(
+      /^\{"id": "pooling-[0-9a-f]+", "created": \d+, "model": "BAAI\/bge-m3", "data": \[\{"index": 0, /,
+    );
     const meta = JSON.parse(header);
     expect(Object.keys(meta)).toEqual(['id', 'created', 'model', 'data', 'usage']);
     const promptTokens = floats.reduce((sum, rows) => sum + rows.length, 0);
@@ -423,7 +454,12 @@ describe('errors, auth and other routes (spec §7 case 23)', () => {
     const s = await start();
     const nested = await send(s, { input: 'x', dimensions: 3 });
     expect(nested.json).toEqual({
-      error: { message: 'dimensions is currently not supported', type: 'BadRequestError', param: 'dimensions', code: 400 },
+      error: {
+        message: 'dimensions is currently not supported',
+        type: 'BadRequestError',
+        param: 'dimensions',
+        code: 400,
+      },
     });
     const old = await start({ mode: 'v0.10' });
     const flat = await send(old, { input: 'x', model: 'nope' });
@@ -453,7 +489,12 @@ describe('errors, auth and other routes (spec §7 case 23)', () => {
     expect(health.status).toBe(200);
     const models = await send(s, null, { path: '/v1/models', method: 'GET' });
     expect(models.json.object).toBe('list');
-    expect(models.json.data[0]).toMatchObject({ id: 'BAAI/bge-m3', object: 'model', owned_by: 'vllm', max_model_len: 512 });
+    expect(models.json.data[0]).toMatchObject({
+      id: 'BAAI/bge-m3',
+      object: 'model',
+      owned_by: 'vllm',
+      max_model_len: 512,
+    });
     const tok = await send(s, { prompt: 'Hello, my name is' }, { path: '/tokenize' });
     expect(tok.json).toEqual({
       count: s.embedder.encode('Hello, my name is').ids.length,
@@ -463,11 +504,17 @@ describe('errors, auth and other routes (spec §7 case 23)', () => {
     });
     const pooled = await send(s, { input: 'Hello, my name is' });
     expect(pooled.json.data[0].data).toHaveLength(tok.json.count);
-    const bare = await send(s, { prompt: 'Hello', add_special_tokens: false, return_token_strs: true }, { path: '/tokenize' });
+    const bare = await send(
+      s,
+      { prompt: 'Hello', add_special_tokens: false, return_token_strs: true },
+      { path: '/tokenize' },
+    );
     expect(bare.json.token_strs).toEqual(['▁hello']);
     expectError(await send(s, { prompt: 'x', model: 'other' }, { path: '/tokenize' }), 404, 'does not exist');
     const inv = await send(s, { input: ['a', 'b'] }, { path: '/invocations' });
-    expect(inv.json.data.map((d: any) => d.data)).toEqual((await send(s, { input: ['a', 'b'] })).json.data.map((d: any) => d.data));
+    expect(inv.json.data.map((d: any) => d.data)).toEqual(
+      (await send(s, { input: ['a', 'b'] })).json.data.map((d: any) => d.data),
+    );
     expectError(await send(s, { prompt: 'x' }, { path: '/invocations' }), 400, 'pooling');
     const missing = await send(s, { input: 'x' }, { path: '/v1/pooling' });
     expect(missing.status).toBe(404);
@@ -492,14 +539,21 @@ describe('test hooks', () => {
     expect(first.headers.get('retry-after')).toBe('2');
     expect((await send(s, { input: 'x' })).status).toBe(503);
     expect((await send(s, { input: 'x' })).status).toBe(200);
-    s.addFault({ status: 400, body: { error: { message: 'custom', type: 'BadRequestError', param: null, code: 400 } } });
+    s.addFault({
+      status: 400,
+      body: { error: { message: 'custom', type: 'BadRequestError', param: null, code: 400 } },
+    });
     const custom = await send(s, { input: 'x' });
     expect(custom.json.error.message).toBe('custom');
     // Faults target /pooling by default: /tokenize and /health are unaffected.
     s.addFault({ status: 500 });
     expect((await send(s, { prompt: 'x' }, { path: '/tokenize' })).status).toBe(200);
     expect((await send(s, { input: 'x' })).status).toBe(500);
-    expect(s.requests[0]).toMatchObject({ method: 'POST', path: '/pooling', body: { input: 'x', encoding_format: 'float' } });
+    expect(s.requests[0]).toMatchObject({
+      method: 'POST',
+      path: '/pooling',
+      body: { input: 'x', encoding_format: 'float' },
+    });
     expect(s.requests[0]!.headers['content-type']).toBe('application/json');
     expect('authorization' in s.requests[0]!.headers).toBe(false);
     s.clearRequests();
@@ -531,7 +585,11 @@ describe('test hooks', () => {
 
   it('close() is idempotent and drops hung connections', async () => {
     const s = await startPoolingServer({ dim: 8, faults: [{ hang: true }] });
-    const hung = fetch(`${s.url}/pooling`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"input":"x"}' });
+    const hung = fetch(`${s.url}/pooling`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"input":"x"}',
+    });
     await new Promise((r) => setTimeout(r, 50));
     await Promise.all([s.close(), s.close()]);
     await expect(hung).rejects.toThrow();
@@ -542,9 +600,13 @@ describe('serve-pooling CLI', () => {
   it('prints the URL and the mimicked command, serves, and stops on SIGTERM', async () => {
     const cli = new URL('../../dist/cli.js', import.meta.url);
     expect(existsSync(cli), 'dist/cli.js is missing: run `npm run build` (npm test does it first)').toBe(true);
-    const child = spawn(process.execPath, [cli.pathname, 'serve-pooling', '--port', '0', '--dim', '8', '--config', 'C'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [cli.pathname, 'serve-pooling', '--port', '0', '--dim', '8', '--config', 'C'],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let out = '';
     child.stdout.setEncoding('utf8');
     const url = await new Promise<string>((resolve, reject) => {

@@ -15,7 +15,7 @@ import vm from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createScorer, loadDawnGpu } from '../../src/node.js';
 import { DeviceLostError, GpuLimitError, GpuValidationError } from '../../src/webgpu/errors.js';
-import { MaxsimError } from '../../src/core/errors.js';
+import type { MaxsimError } from '../../src/core/errors.js';
 import { packDocuments } from '../../src/core/packed-documents.js';
 import { createScorerFromEngine, type Scorer } from '../../src/core/scorer.js';
 import type { TokenMatrix } from '../../src/core/token-matrix.js';
@@ -84,13 +84,20 @@ describe(`WebGPU scorer on ${icdName}: limits, properties, faults`, () => {
     expectClose(scores, queries, docs, F32_RELATIVE);
     // On lavapipe (128 MiB bindings) this is two chunks; SwiftShader binds 1 GiB, so one.
     const packedBytes = 1000 * 300 * dim * 4;
-    const expectedChunks = Math.ceil(packedBytes / Math.min(md.limits.maxStorageBufferBindingSize, md.limits.maxBufferSize));
+    const expectedChunks = Math.ceil(
+      packedBytes / Math.min(md.limits.maxStorageBufferBindingSize, md.limits.maxBufferSize),
+    );
     expect(expectedChunks).toBeGreaterThanOrEqual(icdName === 'lavapipe' ? 2 : 1);
     scorer.destroy();
   }, 90_000);
 
   it('gives bitwise the same scores however the corpus is chunked', async () => {
-    const { queries, docs } = caseData({ name: 'chunks', dim: 24, queryRows: [5, 9], docRows: [7, 0, 30, 1, 12, 64, 3] });
+    const { queries, docs } = caseData({
+      name: 'chunks',
+      dim: 24,
+      queryRows: [5, 9],
+      docRows: [7, 0, 30, 1, 12, 64, 3],
+    });
     const whole = await engineScorer();
     const chunked = await engineScorer({ chunkBytes: 70 * 24 * 4 }); // one to three documents per chunk
     const a = await whole.score(queries, docs);
@@ -126,22 +133,31 @@ describe(`WebGPU scorer on ${icdName}: limits, properties, faults`, () => {
   // (measured: 66,000 workgroups > 200 s), so there the 2-D split is covered by the capped-grid test above,
   // which runs the same code path on both drivers.
   const realGridIt = icdName === 'lavapipe' ? it : undefined;
-  realGridIt?.('runs more workgroups than one dispatch dimension allows (66,000 > 65,535)', async () => {
-    // Mostly empty documents (their workgroups return at once: software adapters run ~300 µs per full
-    // workgroup); every 37th has tokens, so scores at linear indices past 65,535 (grid row y = 1) are checked.
-    const random = seededRandom(5);
-    const docs = Array.from({ length: 66_000 }, (_, i) => randomMatrix(random, i % 37 === 0 ? 1 + (i % 3) : 0, 2));
-    const queries = [randomMatrix(random, 2, 2)];
-    const scorer = await engineScorer();
-    const [scores] = await scorer.score(queries, docs);
-    const { expected, tolerance } = expectedScores(queries, docs, F32_RELATIVE);
-    const problem = compareScores(scores!, expected[0]!, tolerance[0]!);
-    expect(problem, problem ?? '').toBeNull();
-    scorer.destroy();
-  }, 60_000);
+  realGridIt?.(
+    'runs more workgroups than one dispatch dimension allows (66,000 > 65,535)',
+    async () => {
+      // Mostly empty documents (their workgroups return at once: software adapters run ~300 µs per full
+      // workgroup); every 37th has tokens, so scores at linear indices past 65,535 (grid row y = 1) are checked.
+      const random = seededRandom(5);
+      const docs = Array.from({ length: 66_000 }, (_, i) => randomMatrix(random, i % 37 === 0 ? 1 + (i % 3) : 0, 2));
+      const queries = [randomMatrix(random, 2, 2)];
+      const scorer = await engineScorer();
+      const [scores] = await scorer.score(queries, docs);
+      const { expected, tolerance } = expectedScores(queries, docs, F32_RELATIVE);
+      const problem = compareScores(scores!, expected[0]!, tolerance[0]!);
+      expect(problem, problem ?? '').toBeNull();
+      scorer.destroy();
+    },
+    60_000,
+  );
 
   it('scores several queries per call exactly as one at a time, and rerank agrees with score', async () => {
-    const { queries, docs } = caseData({ name: 'batch', dim: 40, queryRows: [3, 32, 1, 17], docRows: [9, 70, 2, 0, 33] });
+    const { queries, docs } = caseData({
+      name: 'batch',
+      dim: 40,
+      queryRows: [3, 32, 1, 17],
+      docRows: [9, 70, 2, 0, 33],
+    });
     const scorer = await engineScorer();
     const corpus = await scorer.upload(docs);
     const together = await scorer.score(queries, corpus);
@@ -155,13 +171,15 @@ describe(`WebGPU scorer on ${icdName}: limits, properties, faults`, () => {
     scorer.destroy();
   });
 
-  it('leaves a score unchanged when a document\'s tokens are permuted', async () => {
+  it("leaves a score unchanged when a document's tokens are permuted", async () => {
     const random = seededRandom(9);
     const dim = 20;
     const doc = randomMatrix(random, 90, dim);
     const order = Array.from({ length: 90 }, (_, i) => i).sort(() => random() - 0.5);
     const permuted = new Float32Array(doc.data.length);
-    order.forEach((from, to) => permuted.set(doc.data.subarray(from * dim, (from + 1) * dim), to * dim));
+    order.forEach((from, to) => {
+      permuted.set(doc.data.subarray(from * dim, (from + 1) * dim), to * dim);
+    });
     const query = randomMatrix(random, 12, dim);
     const scorer = await engineScorer();
     const [scores] = await scorer.score([query], [doc, { data: permuted, rows: 90, dim }]);

@@ -32,7 +32,12 @@ export async function writePoolingResponse(res: ServerResponse, answer: PoolingA
   const created = Math.floor(Date.now() / 1000);
   const order: ByteOrder = endianness === 'native' ? NATIVE_ORDER : endianness;
   if (encoding === 'float' || encoding === 'base64') {
-    const usage = { prompt_tokens: promptTokens, total_tokens: promptTokens, completion_tokens: 0, prompt_tokens_details: null };
+    const usage = {
+      prompt_tokens: promptTokens,
+      total_tokens: promptTokens,
+      completion_tokens: 0,
+      prompt_tokens_details: null,
+    };
     const parts: string[] = [];
     outputs.forEach((out, index) => {
       const data =
@@ -91,13 +96,16 @@ function floatJson(out: PooledOutput): string {
 export function pythonJsonDumps(value: unknown): string {
   if (value === null || value === undefined) return 'null';
   if (typeof value === 'boolean') return value ? 'true' : 'false';
-  if (typeof value === 'number') return Number.isFinite(value) ? String(value) : value > 0 ? 'Infinity' : Number.isNaN(value) ? 'NaN' : '-Infinity';
+  if (typeof value === 'number')
+    return Number.isFinite(value) ? String(value) : value > 0 ? 'Infinity' : Number.isNaN(value) ? 'NaN' : '-Infinity';
   if (typeof value === 'string') {
-    return JSON.stringify(value).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+    return JSON.stringify(value).replace(
+      /[\u007f-\uffff]/g,
+      (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+    );
   }
   if (Array.isArray(value)) return `[${value.map(pythonJsonDumps).join(', ')}]`;
   return `{${Object.entries(value as object)
     .map(([k, v]) => `${pythonJsonDumps(k)}: ${pythonJsonDumps(v)}`)
     .join(', ')}}`;
 }
-

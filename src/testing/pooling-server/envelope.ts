@@ -51,4 +51,3 @@ export function sendJson(res: ServerResponse, status: number, value: unknown): v
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)) });
   res.end(text);
 }
-

@@ -36,4 +36,3 @@ export function sendFault(state: ServerState, res: ServerResponse, fault: Poolin
   res.writeHead(status, headers);
   res.end(text);
 }
-

@@ -3,7 +3,14 @@
 // written by encodings.ts.
 import { randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
-import { EMBED_DTYPES, ENDIANNESSES, POOLING_ENCODINGS, type EmbedDtype, type Endianness, type PoolingEncoding } from '../../pooling/dtypes.js';
+import {
+  EMBED_DTYPES,
+  ENDIANNESSES,
+  POOLING_ENCODINGS,
+  type EmbedDtype,
+  type Endianness,
+  type PoolingEncoding,
+} from '../../pooling/dtypes.js';
 import {
   BOS_TOKEN_ID,
   EOS_TOKEN_ID,
@@ -14,15 +21,7 @@ import {
 import { writePoolingResponse, type PooledOutput } from './encodings.js';
 import { HttpError } from './envelope.js';
 import { TASKS, type PoolingTaskName, type ServerState } from './server.js';
-import {
-  integer,
-  isRecord,
-  literal,
-  pyStr,
-  typed,
-  validationError,
-  type FieldError,
-} from './validation.js';
+import { integer, isRecord, literal, pyStr, typed, validationError, type FieldError } from './validation.js';
 
 /** A /pooling request after validation: what the rest of the handler needs, typed. */
 interface PoolingRequest {
@@ -103,7 +102,8 @@ function readPoolingRequest(state: ServerState, body: unknown): PoolingRequest {
     literal(body, 'truncation_side', ['left', 'right'], errors);
     literal(body, 'padding', ['max_length', 'do_not_pad'], errors);
   }
-  const truncationSide = mode === 'newest' ? (body['truncation_side'] as 'left' | 'right' | null | undefined) : undefined;
+  const truncationSide =
+    mode === 'newest' ? (body['truncation_side'] as 'left' | 'right' | null | undefined) : undefined;
   const modelName = typed(body, 'model', 'string', errors);
   typed(body, 'user', 'string', errors);
   typed(body, 'request_id', 'string', errors);
@@ -122,7 +122,12 @@ function readPoolingRequest(state: ServerState, body: unknown): PoolingRequest {
   let messages: unknown[] | undefined;
   if (hasMessages) {
     if (!Array.isArray(body['messages'])) {
-      errors.push({ type: 'list_type', loc: ['body', 'messages'], msg: 'Input should be a valid list', input: body['messages'] });
+      errors.push({
+        type: 'list_type',
+        loc: ['body', 'messages'],
+        msg: 'Input should be a valid list',
+        input: body['messages'],
+      });
     } else {
       messages = body['messages'];
     }
@@ -141,7 +146,12 @@ function readPoolingRequest(state: ServerState, body: unknown): PoolingRequest {
   if (errors.length > 0) throw validationError(state, errors);
 
   if (mode === 'newest' && normalize !== undefined && normalize !== null) {
-    throw new HttpError(400, 'BadRequestError', 'Parameter `normalize` was removed; use `use_activation` instead.', 'normalize');
+    throw new HttpError(
+      400,
+      'BadRequestError',
+      'Parameter `normalize` was removed; use `use_activation` instead.',
+      'normalize',
+    );
   }
   if (modern && (task === 'encode' || task === 'score')) {
     throw new HttpError(
@@ -167,7 +177,12 @@ function readPoolingRequest(state: ServerState, body: unknown): PoolingRequest {
     throw new HttpError(400, 'BadRequestError', 'dimensions is currently not supported', 'dimensions');
   }
   if (priority !== undefined && priority !== null && priority !== 0) {
-    throw new HttpError(400, 'BadRequestError', `Got priority ${priority} but Priority scheduling is not enabled.`, 'priority');
+    throw new HttpError(
+      400,
+      'BadRequestError',
+      `Got priority ${priority} but Priority scheduling is not enabled.`,
+      'priority',
+    );
   }
   const effectiveTask = resolveTask(state, task ?? null);
 
@@ -258,7 +273,8 @@ function renderPrompts(state: ServerState, request: PoolingRequest): Prompt[] {
     rendered.push({ encoding: { ids, tokens: ids.map(() => null) }, isText: false });
   }
   for (const p of rendered) {
-    if (keep !== undefined) p.encoding = truncateEncoding(p.encoding, keep, truncationSide === 'left', p.isText && addSpecialTokens);
+    if (keep !== undefined)
+      p.encoding = truncateEncoding(p.encoding, keep, truncationSide === 'left', p.isText && addSpecialTokens);
     const n = p.encoding.ids.length;
     if (n === 0) throw new HttpError(400, 'BadRequestError', 'The prompt cannot be empty', 'input');
     if (n > state.maxModelLen) {
@@ -298,7 +314,12 @@ export function renderMessages(messages: readonly unknown[]): string {
   const lines: string[] = [];
   for (const m of messages) {
     if (!isRecord(m)) {
-      throw new HttpError(400, 'BadRequestError', 'Each message must be an object with `role` and `content`', 'messages');
+      throw new HttpError(
+        400,
+        'BadRequestError',
+        'Each message must be an object with `role` and `content`',
+        'messages',
+      );
     }
     const content = m['content'];
     if (typeof content === 'string') lines.push(content);
@@ -306,7 +327,12 @@ export function renderMessages(messages: readonly unknown[]): string {
       for (const part of content) {
         if (isRecord(part) && part['type'] === 'text' && typeof part['text'] === 'string') lines.push(part['text']);
         else if (isRecord(part) && typeof part['type'] === 'string' && part['type'] !== 'text') {
-          throw new HttpError(400, 'BadRequestError', `Content part type '${part['type']}' is not supported by this text-only model`, 'messages');
+          throw new HttpError(
+            400,
+            'BadRequestError',
+            `Content part type '${part['type']}' is not supported by this text-only model`,
+            'messages',
+          );
         }
       }
     }
@@ -398,4 +424,3 @@ function pool(state: ServerState, task: PoolingTaskName, enc: HashEncoding, acti
     }
   }
 }
-

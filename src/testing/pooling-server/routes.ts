@@ -85,7 +85,8 @@ export async function handle(state: ServerState, req: IncomingMessage, res: Serv
             {
               type: 'value_error',
               loc: ['body'],
-              msg: 'Cannot find a suitable handler for the request: this server only serves pooling requests ' +
+              msg:
+                'Cannot find a suitable handler for the request: this server only serves pooling requests ' +
                 '(a body with `input`, `messages` or `data`)',
               input: parsed,
             },
@@ -118,4 +119,3 @@ async function readBody(req: IncomingMessage): Promise<string> {
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
-

@@ -44,7 +44,13 @@ export type PoolingServerMode = 'newest' | 'v0.21' | 'v0.13' | 'v0.11' | 'v0.10'
 export type PoolingServerConfig = 'A' | 'B' | 'C';
 
 /** vLLM's pooling task names. */
-export type PoolingTaskName = 'embed' | 'classify' | 'token_embed' | 'token_classify' | 'plugin' | 'embed&token_classify';
+export type PoolingTaskName =
+  | 'embed'
+  | 'classify'
+  | 'token_embed'
+  | 'token_classify'
+  | 'plugin'
+  | 'embed&token_classify';
 
 /** One request as the server saw it, for tests to assert what a client sent. */
 export interface PoolingServerRequest {
@@ -196,13 +202,17 @@ export async function startPoolingServer(options: PoolingServerOptions = {}): Pr
   const maxModelLen = options.maxModelLen ?? 8192;
   const maxPrompts = options.maxPrompts ?? 1024;
   if (!MODES.includes(mode)) {
-    throw new InvalidArgumentError(`startPoolingServer: mode is ${JSON.stringify(mode)}, expected one of ${MODES.join(', ')}`);
+    throw new InvalidArgumentError(
+      `startPoolingServer: mode is ${JSON.stringify(mode)}, expected one of ${MODES.join(', ')}`,
+    );
   }
   if (!CONFIGS.includes(config)) {
     throw new InvalidArgumentError(`startPoolingServer: config is ${JSON.stringify(config)}, expected A, B or C`);
   }
   if (!Number.isInteger(maxModelLen) || maxModelLen < 1) {
-    throw new InvalidArgumentError(`startPoolingServer: maxModelLen is ${String(maxModelLen)}, expected an integer >= 1`);
+    throw new InvalidArgumentError(
+      `startPoolingServer: maxModelLen is ${String(maxModelLen)}, expected an integer >= 1`,
+    );
   }
   if (!Number.isInteger(maxPrompts) || maxPrompts < 1) {
     throw new InvalidArgumentError(`startPoolingServer: maxPrompts is ${String(maxPrompts)}, expected an integer >= 1`);
@@ -275,4 +285,3 @@ export async function startPoolingServer(options: PoolingServerOptions = {}): Pr
     },
   };
 }
-

@@ -6,11 +6,15 @@ import type { ServerState } from './server.js';
 import { isRecord, typed, validationError, type FieldError } from './validation.js';
 
 /** vLLM's `POST /tokenize` for a prompt or a chat: token ids, count and the model's context length. */
-export 
-function tokenize(state: ServerState, body: unknown): unknown {
+export function tokenize(state: ServerState, body: unknown): unknown {
   if (!isRecord(body)) {
     throw validationError(state, [
-      { type: 'model_attributes_type', loc: ['body'], msg: 'Input should be a valid dictionary or object to extract fields from', input: body },
+      {
+        type: 'model_attributes_type',
+        loc: ['body'],
+        msg: 'Input should be a valid dictionary or object to extract fields from',
+        input: body,
+      },
     ]);
   }
   const errors: FieldError[] = [];

@@ -5,7 +5,6 @@ import type { IncomingMessage } from 'node:http';
 import { HttpError } from './envelope.js';
 import type { ServerState } from './server.js';
 
-
 export interface FieldError {
   readonly type: string;
   readonly loc: readonly (string | number)[];
@@ -115,12 +114,28 @@ export function literal<T extends string>(
   if (v === undefined || v === null) return undefined;
   if (typeof v === 'string' && (values as readonly string[]).includes(v)) return v as T;
   const expected = expectedLiterals(values);
-  errors.push({ type: 'literal_error', loc: ['body', key], msg: `Input should be ${expected}`, input: v, ctx: { expected } });
+  errors.push({
+    type: 'literal_error',
+    loc: ['body', key],
+    msg: `Input should be ${expected}`,
+    input: v,
+    ctx: { expected },
+  });
   return undefined;
 }
 
-export function typed(body: Record<string, unknown>, key: string, type: 'string', errors: FieldError[]): string | null | undefined;
-export function typed(body: Record<string, unknown>, key: string, type: 'boolean', errors: FieldError[]): boolean | null | undefined;
+export function typed(
+  body: Record<string, unknown>,
+  key: string,
+  type: 'string',
+  errors: FieldError[],
+): string | null | undefined;
+export function typed(
+  body: Record<string, unknown>,
+  key: string,
+  type: 'boolean',
+  errors: FieldError[],
+): boolean | null | undefined;
 export function typed(
   body: Record<string, unknown>,
   key: string,
@@ -164,7 +179,6 @@ export function integer(
   }
   return v;
 }
-
 
 /** A JSON object (not an array, not null). */
 export function isRecord(v: unknown): v is Record<string, unknown> {

@@ -46,7 +46,11 @@ window.runGpuCases = async (precisions = ['f32', 'f16']) => {
           });
           log.textContent += `ok   ${precision} ${c.name}\n`;
         } catch (err) {
-          results.push({ precision, name: c.name, error: err instanceof Error ? `${err.name}: ${err.message}` : String(err) });
+          results.push({
+            precision,
+            name: c.name,
+            error: err instanceof Error ? `${err.name}: ${err.message}` : String(err),
+          });
           log.textContent += `FAIL ${precision} ${c.name}: ${String(err)}\n`;
         }
       }

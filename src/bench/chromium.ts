@@ -17,7 +17,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { extname, join, resolve, sep } from 'node:path';
 import type { Browser, Page } from 'puppeteer-core';
-import { BenchmarkError } from '../bench/errors.js';
+import { BenchmarkError } from './errors.js';
 
 /** Flags that keep Chromium from phoning home or stalling on a closed network (see design/environment.md). */
 export const QUIET_CHROMIUM_FLAGS: readonly string[] = [
@@ -103,7 +103,11 @@ export async function launchChromium(options: ChromiumOptions): Promise<Chromium
       executablePath,
       headless: true,
       args,
-      defaultViewport: { width: viewport.width, height: viewport.height, deviceScaleFactor: viewport.deviceScaleFactor ?? 1 },
+      defaultViewport: {
+        width: viewport.width,
+        height: viewport.height,
+        deviceScaleFactor: viewport.deviceScaleFactor ?? 1,
+      },
       dumpio: options.dumpio ?? false,
       timeout: 60_000,
       protocolTimeout: 120_000,
@@ -121,7 +125,9 @@ export async function launchChromium(options: ChromiumOptions): Promise<Chromium
     problems,
     newPage: async () => {
       const page = await browser.newPage();
-      page.on('pageerror', (error) => problems.push(`pageerror: ${error instanceof Error ? error.message : String(error)}`));
+      page.on('pageerror', (error) =>
+        problems.push(`pageerror: ${error instanceof Error ? error.message : String(error)}`),
+      );
       page.on('console', (message) => {
         if (message.type() === 'error') problems.push(`console.error: ${message.text()}`);
       });
@@ -201,7 +207,9 @@ export async function serveDirectory(root: string, options: ServeOptions = {}): 
     res.writeHead(200, {
       'content-type': MIME[extname(file)] ?? 'application/octet-stream',
       'cache-control': 'no-store',
-      ...(isolate ? { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' } : {}),
+      ...(isolate
+        ? { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' }
+        : {}),
     });
     res.end(req.method === 'HEAD' ? undefined : body);
   };
