@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// First WebGPU benchmark: W0 and W1 (shared/design/performance.md) end to end (query upload, kernel,
+// First WebGPU benchmark: W0 and W1 (docs/benchmarks.md) end to end (query upload, kernel,
 // readback of scores) on the current adapter, beside the CPU path in the same run, plus the readback
 // measurement behind "top-k on the CPU". Usage: npm run bench:webgpu  (RUNS=n, PRECISION=f16, WORKLOADS=W0,W1)
 // Software adapters (lavapipe, SwiftShader) are said to be software: their numbers mean nothing for GPUs.

@@ -18,7 +18,7 @@ import {
   type TokenMatrix,
 } from 'webgpu-maxsim';
 import { renderAlignment } from './alignment.js';
-import { SAMPLE_DOCUMENTS, SAMPLE_QUERY } from './sample-corpus.js';
+import { DEMO_DOCUMENTS, DEMO_QUERY } from '../src/embed/sample-corpus.js';
 
 /** Input limits: past these the page says so instead of freezing the tab. */
 const MAX_DOCUMENTS = 2000;
@@ -433,8 +433,8 @@ function syncEmbedderFields(): void {
 }
 
 for (const node of document.querySelectorAll('.origin')) node.textContent = window.location.origin;
-ui.query.value = SAMPLE_QUERY;
-ui.documents.value = SAMPLE_DOCUMENTS.join('\n');
+ui.query.value = DEMO_QUERY;
+ui.documents.value = DEMO_DOCUMENTS.join('\n');
 ui.embedder.addEventListener('change', syncEmbedderFields);
 syncEmbedderFields();
 ui.rank.addEventListener('click', () => void rank());

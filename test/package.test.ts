@@ -28,6 +28,35 @@ describe('package entries', () => {
     for (const entry of ['.', './node']) expect(Object.keys(exportsMap[entry]!)[0]).toBe('types');
   });
 
+  it('lists its public names on purpose: ./node has every name of the core, internals stay internal', async () => {
+    const script = [
+      "const core = await import('webgpu-maxsim');",
+      "const node = await import('webgpu-maxsim/node');",
+      "const worker = import.meta.resolve('webgpu-maxsim/cpu-worker');",
+      'console.log(JSON.stringify({ core: Object.keys(core), node: Object.keys(node), worker }));',
+    ].join('\n');
+    const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: root });
+    const { core, node, worker } = JSON.parse(stdout) as { core: string[]; node: string[]; worker: string };
+    expect(node).toEqual(expect.arrayContaining(core));
+    for (const name of ['createScorer', 'PoolingClient', 'createRerankHandler', 'maxsimReference', 'MaxsimError']) {
+      expect(core, name).toContain(name);
+    }
+    for (const name of ['startPoolingServer', 'serveHandler', 'createNodePoolingClient', 'loadDawnGpu']) {
+      expect(core, name).not.toContain(name);
+      expect(node, name).toContain(name);
+    }
+    for (const internal of [
+      'createScorerFromEngine',
+      'checkScale',
+      'parseBytesMetadata',
+      'decodeBase64Portable',
+      'BenchmarkError',
+    ]) {
+      expect(node, internal).not.toContain(internal);
+    }
+    expect(worker).toMatch(/dist\/cpu\/worker\.js$/);
+  });
+
   it('keeps the universal core free of node: imports, Buffer and process', () => {
     // Walk every module reachable from dist/index.js through static and dynamic relative imports.
     const seen = new Set<string>();

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Reads a `webgpu-maxsim bench` JSON report and prints each WebGPU result beside the anchors of
-// design/performance.md: effective bandwidth against the H200's ~4.3 TB/s measured copy bandwidth, W2 times
+// docs/benchmarks.md: effective bandwidth against the H200's ~4.3 TB/s measured copy bandwidth, W2 times
 // against the targets (f16 ≤ 0.5 ms, f32 ≤ 1.0 ms) and against the fused CUDA kernels' 0.25 ms (W2-shaped bf16
 // on an H100), and throughput against numpy on the same data. Plain Node, no imports: it runs with the bundled
 // node on the GPU machine.   node bench/gpu-machine/anchors.mjs gpu-bench.json

@@ -16,7 +16,7 @@
 # Leaves in OUT_DIR: gpu-bench.json (every timing, machine, adapter), gpu-bench.md, gpu-bench.svg, anchors.txt
 # (the comparison below), gpu-info.txt (nvidia-smi, Vulkan ICD, adapter) and run.log.
 #
-# Reading the results against the anchors in design/performance.md (anchors.txt does this arithmetic):
+# Reading the results against the anchors in docs/benchmarks.md (anchors.txt does this arithmetic):
 # - Bandwidth: MaxSim reads each document element once per call, so effective GB/s = document bytes / time is
 #   the figure to hold against the H200's ~4.3 TB/s measured device-to-device copy bandwidth (read + write
 #   counted; the datasheet says 4.8 TB/s). W2 is the bandwidth-bound case: 1.536 GB at f32, 768 MB at f16.

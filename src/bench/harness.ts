@@ -47,7 +47,7 @@ import { nodeCpuWorkerFactory } from '../node/cpu-workers.js';
 export type BackendChoice = 'cpu' | 'cpu-typescript' | 'cpu-wasm-1' | 'cpu-wasm' | 'webgpu' | 'browser' | 'numpy';
 
 /** Every `--backend` value. */
-export const BACKEND_CHOICES: readonly BackendChoice[] = [
+const BACKEND_CHOICES: readonly BackendChoice[] = [
   'cpu',
   'cpu-typescript',
   'cpu-wasm-1',

@@ -56,7 +56,7 @@ export interface NumpyOptions {
 }
 
 /** The Python side; reads the header and data from stdin, prints one JSON object on stdout. */
-export const NUMPY_MAXSIM_SCRIPT = `
+const NUMPY_MAXSIM_SCRIPT = `
 import ctypes, json, platform, sys, time
 import numpy as np
 

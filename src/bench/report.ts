@@ -4,7 +4,7 @@ import type { BenchReport, BenchResult } from './harness.js';
 import { fmtInt, fmtRate } from './metrics.js';
 
 /** `webgpu-dawn f16`, `cpu-wasm-simd-2t`: a result's series name in tables and the chart legend. */
-export function seriesName(r: Pick<BenchResult, 'backend' | 'precision'>): string {
+function seriesName(r: Pick<BenchResult, 'backend' | 'precision'>): string {
   return r.backend.startsWith('webgpu') ? `${r.backend} ${r.precision}` : r.backend;
 }
 
@@ -39,7 +39,7 @@ function cell(text: string): string {
 }
 
 /** One line naming where and when: CPU, cores, Node, numpy, adapters (software flagged), date. */
-export function machineLine(report: BenchReport, options: { readonly shortAdapters?: boolean } = {}): string {
+function machineLine(report: BenchReport, options: { readonly shortAdapters?: boolean } = {}): string {
   const m = report.machine;
   const adapters = report.adapters
     .map(
@@ -73,7 +73,7 @@ export function toMarkdown(report: BenchReport): string {
   lines.push(`Machine: ${machineLine(report)}`, '');
   const o = report.options;
   lines.push(
-    `Workloads as in design/performance.md (seed ${o.seed}); ${o.runs} timed runs after ${o.warmup} warm-up ` +
+    `Workloads as in docs/benchmarks.md (seed ${o.seed}); ${o.runs} timed runs after ${o.warmup} warm-up ` +
       `(fewer where a row says so), p50/p95 over the timed runs; first = the first call on a fresh corpus. ` +
       'End to end = queries in, kernel, scores out, on a resident corpus (upload timed apart); kernel = the ' +
       'compute pass alone (timestamp-query where the device has it, else submit→onSubmittedWorkDone with no ' +

@@ -1,4 +1,4 @@
-// The standard benchmark workloads W0–W5 (shared/design/performance.md) and their seeded data. Universal: the
+// The standard benchmark workloads W0–W5 (docs/benchmarks.md) and their seeded data. Universal: the
 // browser benchmark page imports this file too, so Node and Chromium score byte-identical data without shipping
 // it across the DevTools protocol.
 import { InvalidArgumentError } from '../core/errors.js';
@@ -58,7 +58,7 @@ export const WORKLOADS: Readonly<Record<WorkloadId, WorkloadSpec>> = {
     maxLd: 300,
     dim: 128,
     docs: 10_000,
-    note: '1.5 GB fp32; bandwidth-bound on a GPU',
+    note: '1.5 GB fp32 / 768 MB f16; on an H200 arithmetic-bound in f32 (docs/benchmarks.md)',
   },
   W3: {
     id: 'W3',
@@ -150,7 +150,7 @@ function fillUnitRows(random: () => number, out: Float32Array, offset: number, r
 }
 
 /** The token count of document `index` (drawn from its own seed, so it does not depend on how many are made). */
-export function documentLength(spec: WorkloadSpec, seed: number, index: number): number {
+function documentLength(spec: WorkloadSpec, seed: number, index: number): number {
   if (spec.minLd === spec.maxLd) return spec.minLd;
   const random = seededRandom(mixSeed(seed, 2 * index));
   return spec.minLd + Math.floor(random() * (spec.maxLd - spec.minLd + 1));

@@ -13,7 +13,7 @@ import { toMarkdown, toSvgChart } from '../bench/report.js';
 
 const HELP = `Usage: webgpu-maxsim bench [options]
 
-Runs the standard MaxSim workloads (design/performance.md) on every backend, beside numpy on the same data in
+Runs the standard MaxSim workloads (docs/benchmarks.md) on every backend, beside numpy on the same data in
 the same invocation, and reports docs/s, effective GFLOP/s and GB/s, p50/p95, first call, kernel-only vs end to
 end, max |error| against a float64 reference, and the ratio to numpy. Progress goes to stderr; the Markdown table
 to stdout.

@@ -1,5 +1,7 @@
-// Shared pieces of the CLI commands (cli-*.ts): the command shape and error reporting.
+// Shared pieces of the CLI commands: the command shape, error reporting and the options several commands take.
 import { InvalidArgumentError, MaxsimError } from '../core/errors.js';
+import type { Scale } from '../core/reference.js';
+import type { BackendChoice } from '../core/scorer.js';
 
 /** A CLI command: `run` gets the arguments after the command name and returns the exit code. */
 export interface CliCommand {
@@ -28,6 +30,22 @@ export function intOption(name: string, value: string, min: number): number {
     throw new InvalidArgumentError(`${name} is ${JSON.stringify(value)}, expected an integer >= ${min}`);
   }
   return n;
+}
+
+/** `--scale`: `sum` or `mean`. */
+export function scaleOption(value: string | undefined): Scale {
+  if (value !== 'sum' && value !== 'mean') {
+    throw new InvalidArgumentError(`--scale is ${JSON.stringify(value)}, expected sum or mean`);
+  }
+  return value;
+}
+
+/** `--backend`: `auto`, `cpu` or `webgpu`. */
+export function backendOption(value: string | undefined): BackendChoice {
+  if (value !== 'auto' && value !== 'cpu' && value !== 'webgpu') {
+    throw new InvalidArgumentError(`--backend is ${JSON.stringify(value)}, expected auto, cpu or webgpu`);
+  }
+  return value;
 }
 
 /** Resolves on the first SIGINT (Ctrl-C) or SIGTERM, so a serving command can close its server and exit 0. */

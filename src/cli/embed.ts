@@ -10,7 +10,7 @@ import type { PoolingUsage } from '../pooling/client.js';
 import type { TokenMatrix } from '../core/token-matrix.js';
 
 /** The seed's four prompts, sent when `embed` gets no TEXT. */
-export const SEED_PROMPTS: readonly string[] = [
+const SEED_PROMPTS: readonly string[] = [
   'Hello, my name is',
   'The president of the United States is',
   'The capital of France is',

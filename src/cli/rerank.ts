@@ -3,28 +3,12 @@
 // built-in sample, so a newcomer sees the whole pipeline run without a server or a GPU.
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { intOption } from './common.js';
+import { backendOption, intOption, scaleOption } from './common.js';
 import { EMBEDDER_HELP, EMBEDDER_OPTIONS, embedWithCliOptions } from './embed.js';
 import type { CliCommand } from './common.js';
 import { InvalidArgumentError } from '../core/errors.js';
-import type { Scale } from '../core/reference.js';
 import { createScorer } from '../node.js';
-import type { BackendChoice } from '../core/scorer.js';
-
-/** The built-in demo: documents on unrelated topics, and a query that clearly matches a few of them. */
-export const SAMPLE_QUERY = 'How do plants turn sunlight into energy?';
-export const SAMPLE_DOCUMENTS: readonly string[] = [
-  'The Eiffel Tower in Paris was completed in 1889 for the World Fair.',
-  'Photosynthesis lets plants turn sunlight, water and carbon dioxide into sugar and oxygen.',
-  'A sourdough starter is a living culture of wild yeast and lactic acid bacteria.',
-  'Solar panels turn sunlight into electricity with photovoltaic cells.',
-  'The French Revolution began in 1789 with the storming of the Bastille.',
-  'Jupiter is the largest planet in the solar system, a gas giant with a great red spot.',
-  'Chlorophyll in the leaves of plants absorbs red and blue light and reflects green.',
-  'Late-interaction retrievers such as ColBERT compare every query token with every document token.',
-  'Regular exercise strengthens the heart and improves sleep.',
-  'Mitochondria release energy from sugar in the cells of plants and animals.',
-];
+import { SAMPLE_DOCUMENTS, SAMPLE_QUERY } from '../embed/sample-corpus.js';
 
 const HELP = `Usage: webgpu-maxsim rerank --query TEXT (--doc TEXT ... | --docs-file FILE) [options]
 
@@ -74,14 +58,8 @@ export const command: CliCommand = {
         `unexpected argument ${JSON.stringify(positionals[0])}: pass the query with --query and documents with --doc`,
       );
     }
-    const scale = values.scale as Scale;
-    if (scale !== 'sum' && scale !== 'mean') {
-      throw new InvalidArgumentError(`--scale is ${JSON.stringify(values.scale)}, expected sum or mean`);
-    }
-    const backend = values.backend as BackendChoice;
-    if (backend !== 'auto' && backend !== 'cpu' && backend !== 'webgpu') {
-      throw new InvalidArgumentError(`--backend is ${JSON.stringify(values.backend)}, expected auto, cpu or webgpu`);
-    }
+    const scale = scaleOption(values.scale);
+    const backend = backendOption(values.backend);
     const topK = values['top-k'] === undefined ? undefined : intOption('--top-k', values['top-k'], 1);
 
     let docs = [...(values.doc ?? [])];

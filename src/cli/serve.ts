@@ -1,6 +1,6 @@
 // `webgpu-maxsim serve`: the edge rerank service (/rerank, /v1/rerank, /health) over /pooling or the built-in embedder.
 import { parseArgs } from 'node:util';
-import { intOption, stopSignal, type CliCommand } from './common.js';
+import { backendOption, intOption, scaleOption, stopSignal, type CliCommand } from './common.js';
 import { InvalidArgumentError } from '../core/errors.js';
 import { createHashEmbedder } from '../embed/hash-embedder.js';
 import { createScorer } from '../node.js';
@@ -13,7 +13,6 @@ import {
   poolingTextEmbedder,
   type TextEmbedder,
 } from '../embed/text-embedder.js';
-import type { BackendChoice } from '../core/scorer.js';
 
 const HELP = `Usage: webgpu-maxsim serve [options]
 
@@ -76,13 +75,8 @@ export const command: CliCommand = {
     if (values.local === true && values['pooling-url'] !== undefined) {
       throw new InvalidArgumentError('--local and --pooling-url exclude each other: pick one embedder');
     }
-    const backend = values.backend as BackendChoice;
-    if (!['auto', 'cpu', 'webgpu'].includes(backend)) {
-      throw new InvalidArgumentError(`--backend is ${JSON.stringify(values.backend)}, expected auto, cpu or webgpu`);
-    }
-    if (values.scale !== 'sum' && values.scale !== 'mean') {
-      throw new InvalidArgumentError(`--scale is ${JSON.stringify(values.scale)}, expected sum or mean`);
-    }
+    const backend = backendOption(values.backend);
+    const scale = scaleOption(values.scale);
     const timeoutMs = intOption('--timeout-ms', values['timeout-ms'], 1);
     let embedder: TextEmbedder;
     const poolingUrl = values['pooling-url'];
@@ -104,7 +98,7 @@ export const command: CliCommand = {
     const cached = createEmbeddingCache(embedder, {
       maxBytes: intOption('--cache-mb', values['cache-mb'], 0) * 2 ** 20,
     });
-    const scorer = await createScorer({ backend, scale: values.scale });
+    const scorer = await createScorer({ backend, scale });
     const apiKey = values['api-key'] ?? process.env.WEBGPU_MAXSIM_API_KEY;
     const handler = createRerankHandler({
       scorer,

@@ -100,3 +100,20 @@ export function describeCause(cause: unknown): string {
   }
   return parts.length === 0 ? 'unknown network error' : parts.join(' ← ');
 }
+
+/**
+ * A value as error messages show it: numbers and short strings as themselves, arrays by length, objects by class.
+ *
+ * @example
+ * describeValue([1, 2]); // 'an array of length 2'
+ * describeValue(undefined); // 'missing'
+ */
+export function describeValue(v: unknown): string {
+  if (v === null) return 'null';
+  if (v === undefined) return 'missing';
+  if (Array.isArray(v)) return `an array of length ${v.length}`;
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v);
+  if (typeof v === 'object') return (v as object).constructor?.name ?? 'an object';
+  return typeof v;
+}

@@ -1,4 +1,4 @@
-import { InvalidTokenMatrixError } from './errors.js';
+import { describeValue, InvalidTokenMatrixError } from './errors.js';
 
 /**
  * One vector per token, row-major `[rows, dim]`: row `r` is `data.subarray(r * dim, (r + 1) * dim)`.
@@ -23,13 +23,13 @@ export interface TokenMatrix {
  */
 export function tokenMatrixFromNested(rows: readonly (readonly number[])[], dim?: number): TokenMatrix {
   if (!Array.isArray(rows)) {
-    throw new InvalidTokenMatrixError(`expected an array of rows ([rows][dim] numbers), got ${describe(rows)}`);
+    throw new InvalidTokenMatrixError(`expected an array of rows ([rows][dim] numbers), got ${describeValue(rows)}`);
   }
   const first: unknown = rows[0];
   const width = dim ?? (Array.isArray(first) ? first.length : undefined);
   if (width === undefined && first !== undefined) {
     throw new InvalidTokenMatrixError(
-      `row 0 is ${describe(first)}, expected an array of numbers ([rows][dim] nesting)`,
+      `row 0 is ${describeValue(first)}, expected an array of numbers ([rows][dim] nesting)`,
       {
         row: 0,
       },
@@ -43,7 +43,7 @@ export function tokenMatrixFromNested(rows: readonly (readonly number[])[], dim?
   for (let r = 0; r < rows.length; r++) {
     const row = rows[r];
     if (!Array.isArray(row)) {
-      throw new InvalidTokenMatrixError(`row ${r} is ${describe(row)}, expected an array of ${width} numbers`, {
+      throw new InvalidTokenMatrixError(`row ${r} is ${describeValue(row)}, expected an array of ${width} numbers`, {
         row: r,
       });
     }
@@ -56,7 +56,7 @@ export function tokenMatrixFromNested(rows: readonly (readonly number[])[], dim?
       const v = row[c];
       if (typeof v !== 'number' || !Number.isFinite(v)) {
         throw new InvalidTokenMatrixError(
-          `value at row ${r}, column ${c} is ${describe(v)}, expected a finite number`,
+          `value at row ${r}, column ${c} is ${describeValue(v)}, expected a finite number`,
           {
             row: r,
             column: c,
@@ -79,10 +79,10 @@ export function tokenMatrixFromNested(rows: readonly (readonly number[])[], dim?
  */
 export function validateTokenMatrix<T extends TokenMatrix>(m: T, label = 'token matrix'): T {
   if (m === null || typeof m !== 'object') {
-    throw new InvalidTokenMatrixError(`${label} is ${describe(m)}, expected { data: Float32Array, rows, dim }`);
+    throw new InvalidTokenMatrixError(`${label} is ${describeValue(m)}, expected { data: Float32Array, rows, dim }`);
   }
   if (!(m.data instanceof Float32Array)) {
-    throw new InvalidTokenMatrixError(`${label}.data is ${describe(m.data)}, expected a Float32Array`);
+    throw new InvalidTokenMatrixError(`${label}.data is ${describeValue(m.data)}, expected a Float32Array`);
   }
   checkDim(m.dim, label);
   if (!Number.isInteger(m.rows) || m.rows < 0) {
@@ -93,20 +93,34 @@ export function validateTokenMatrix<T extends TokenMatrix>(m: T, label = 'token 
       `${label}.data has ${m.data.length} values but rows × dim = ${m.rows} × ${m.dim} = ${m.rows * m.dim}`,
     );
   }
-  const { data, dim } = m;
+  const i = firstNonFinite(m.data);
+  if (i >= 0) {
+    const row = Math.floor(i / m.dim);
+    const column = i - row * m.dim;
+    throw new InvalidTokenMatrixError(
+      `${label} has a non-finite value (${String(m.data[i])}) at row ${row}, column ${column}`,
+      {
+        row,
+        column,
+      },
+    );
+  }
+  return m;
+}
+
+/**
+ * The index of the first NaN or ±Infinity in `data`, or -1 when every value is finite.
+ *
+ * @example
+ * firstNonFinite(new Float32Array([0, Infinity])); // 1
+ */
+export function firstNonFinite(data: Float32Array): number {
   for (let i = 0; i < data.length; i++) {
     // `v - v` is NaN for NaN and ±Infinity, 0 otherwise: one test for both kinds of non-finite value.
     const v = data[i]!;
-    if (v - v !== 0) {
-      const row = Math.floor(i / dim);
-      const column = i - row * dim;
-      throw new InvalidTokenMatrixError(
-        `${label} has a non-finite value (${String(v)}) at row ${row}, column ${column}`,
-        { row, column },
-      );
-    }
+    if (v - v !== 0) return i;
   }
-  return m;
+  return -1;
 }
 
 /**
@@ -150,15 +164,6 @@ export function tokenRow(m: TokenMatrix, r: number): Float32Array {
 
 function checkDim(dim: unknown, label = 'token matrix'): asserts dim is number {
   if (typeof dim !== 'number' || !Number.isInteger(dim) || dim < 1) {
-    throw new InvalidTokenMatrixError(`${label}.dim is ${describe(dim)}, expected an integer >= 1`);
+    throw new InvalidTokenMatrixError(`${label}.dim is ${describeValue(dim)}, expected an integer >= 1`);
   }
-}
-
-function describe(v: unknown): string {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return `an array of length ${v.length}`;
-  if (typeof v === 'number') return String(v);
-  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v);
-  if (typeof v === 'object') return (v as object).constructor?.name ?? 'an object';
-  return typeof v;
 }

@@ -21,11 +21,11 @@ export interface CpuWorkerEvents {
 /**
  * Starts one CPU worker thread running this package's worker entry. The core uses Web Workers where the
  * runtime has them; `webgpu-maxsim/node` passes one for `worker_threads`. Pass your own as
- * `cpu: { workers }` when a bundler moves the worker file.
+ * `cpu: { workers }` when a bundler moves the worker file (the package exports it as `webgpu-maxsim/cpu-worker`).
  *
  * @example
  * const workers: CpuWorkerFactory = (events) => {
- *   const w = new Worker(new URL('webgpu-maxsim/dist/cpu/worker.js', import.meta.url), { type: 'module' });
+ *   const w = new Worker(import.meta.resolve('webgpu-maxsim/cpu-worker'), { type: 'module' });
  *   w.onmessage = (e) => events.message(e.data);
  *   w.onerror = (e) => events.error(e);
  *   return { postMessage: (m, t) => w.postMessage(m, t), terminate: () => w.terminate() };

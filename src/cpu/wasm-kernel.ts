@@ -34,7 +34,7 @@ export function wasmSimdSupported(): boolean {
  * @example
  * const module = await WebAssembly.compile(maxsimWasmBytes());
  */
-export function maxsimWasmBytes(): Uint8Array<ArrayBuffer> {
+function maxsimWasmBytes(): Uint8Array<ArrayBuffer> {
   const text = atob(MAXSIM_WASM_BASE64);
   const bytes = new Uint8Array(text.length);
   for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);

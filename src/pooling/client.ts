@@ -86,7 +86,7 @@ export interface PoolingClientOptions {
    * Drop the first row of every matrix: BGE-M3's ColBERT convention (FlagEmbedding's `colbert_vecs` skip `<s>`).
    * Use it with server configuration B (`--pooler-config.task token_embed` without the BgeM3EmbeddingModel
    * override), which returns every token; configuration C already drops `<s>` on the server (and applies
-   * `colbert_linear`, which B does not), so leave this off there. See the README's "vLLM server configurations".
+   * `colbert_linear`, which B does not), so leave this off there. See the README's "Embedding with vLLM" (configurations A, B, C).
    */
   readonly dropLeadingToken?: boolean;
   /** Inputs per request, capped at 1024 (vLLM's `VLLM_MAX_COMPLETION_PROMPTS`). Default 32. */

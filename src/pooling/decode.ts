@@ -4,7 +4,8 @@
 import { float16BitsToFloat } from '../core/float16.js';
 import { EMBED_DTYPES, EMBED_DTYPE_BYTES, type EmbedDtype, type Endianness } from './dtypes.js';
 import { PoolingEmbedTaskError, PoolingResponseError } from './errors.js';
-import type { TokenMatrix } from '../core/token-matrix.js';
+import { firstNonFinite, type TokenMatrix } from '../core/token-matrix.js';
+import { describeValue } from '../core/errors.js';
 
 /** Bytes per element of a dtype named by a server (checked: an unknown name is a malformed response). */
 function elementBytes(dtype: EmbedDtype): 1 | 2 | 4 {
@@ -70,7 +71,7 @@ const nativeFromBase64 = (Uint8Array as unknown as { fromBase64?: FromBase64 }).
  */
 export function base64ToBytes(text: string): Uint8Array {
   if (typeof text !== 'string') {
-    throw new PoolingResponseError(`expected a base64 string, got ${describe(text)}`);
+    throw new PoolingResponseError(`expected a base64 string, got ${describeValue(text)}`);
   }
   if (nativeFromBase64 !== undefined) {
     try {
@@ -174,7 +175,7 @@ let e4m3Table: Float32Array | undefined;
 let e5m2Table: Float32Array | undefined;
 
 /** torch `float8_e4m3fn` bits → value: bias 7, no infinities, `S.1111.111` is NaN, max ±448. */
-export function fp8E4m3ToFloat(b: number): number {
+function fp8E4m3ToFloat(b: number): number {
   const sign = b & 0x80 ? -1 : 1;
   const exp = (b >>> 3) & 0xf;
   const man = b & 0x7;
@@ -184,7 +185,7 @@ export function fp8E4m3ToFloat(b: number): number {
 }
 
 /** torch `float8_e5m2` bits → value: bias 15, IEEE-like (`0x7C` is +inf, `0xFC` −inf, larger mantissas NaN). */
-export function fp8E5m2ToFloat(b: number): number {
+function fp8E5m2ToFloat(b: number): number {
   const sign = b & 0x80 ? -1 : 1;
   const exp = (b >>> 2) & 0x1f;
   const man = b & 0x3;
@@ -281,18 +282,14 @@ function aligned16(bytes: Uint8Array): Uint16Array {
  * @example
  * checkFiniteMatrix(decodeBase64Matrix(text, { dim: 1024, dtype: 'fp8_e4m3' }));
  */
-export function checkFiniteMatrix(m: TokenMatrix, label = 'matrix'): TokenMatrix {
-  const { data, dim } = m;
-  for (let i = 0; i < data.length; i++) {
-    const v = data[i]!;
-    // `v - v` is NaN for NaN and ±Infinity, 0 for every finite value.
-    if (v - v !== 0) {
-      const row = Math.floor(i / dim);
-      throw new PoolingResponseError(
-        `${label} has a non-finite value (${String(v)}) at row ${row}, column ${i - row * dim}; the server sent ` +
-          'NaN/inf (or a value beyond the range of its embed_dtype). Try embed_dtype float32 or float16.',
-      );
-    }
+function checkFiniteMatrix(m: TokenMatrix, label = 'matrix'): TokenMatrix {
+  const i = firstNonFinite(m.data);
+  if (i >= 0) {
+    const row = Math.floor(i / m.dim);
+    throw new PoolingResponseError(
+      `${label} has a non-finite value (${String(m.data[i])}) at row ${row}, column ${i - row * m.dim}; the server ` +
+        'sent NaN/inf (or a value beyond the range of its embed_dtype). Try embed_dtype float32 or float16.',
+    );
   }
   return m;
 }
@@ -309,7 +306,7 @@ export function checkFiniteMatrix(m: TokenMatrix, label = 'matrix'): TokenMatrix
 export function decodeFloatMatrix(item: unknown, options: { dim?: number; label?: string } = {}): TokenMatrix {
   const label = options.label ?? 'item';
   if (!Array.isArray(item)) {
-    throw new PoolingResponseError(`${label}: data is ${describe(item)}, expected [tokens][dim] numbers`);
+    throw new PoolingResponseError(`${label}: data is ${describeValue(item)}, expected [tokens][dim] numbers`);
   }
   const rows = item.length;
   if (rows === 0) {
@@ -323,7 +320,9 @@ export function decodeFloatMatrix(item: unknown, options: { dim?: number; label?
     throw new PoolingEmbedTaskError(`${label}: data is a flat list of ${rows} numbers`);
   }
   if (!Array.isArray(first)) {
-    throw new PoolingResponseError(`${label}: row 0 is ${describe(first)}, expected a list of numbers (wrong nesting)`);
+    throw new PoolingResponseError(
+      `${label}: row 0 is ${describeValue(first)}, expected a list of numbers (wrong nesting)`,
+    );
   }
   if (Array.isArray(first[0])) {
     throw new PoolingResponseError(
@@ -339,7 +338,7 @@ export function decodeFloatMatrix(item: unknown, options: { dim?: number; label?
   for (let r = 0; r < rows; r++) {
     const row: unknown = item[r];
     if (!Array.isArray(row)) {
-      throw new PoolingResponseError(`${label}: row ${r} is ${describe(row)}, expected a list of ${dim} numbers`);
+      throw new PoolingResponseError(`${label}: row ${r} is ${describeValue(row)}, expected a list of ${dim} numbers`);
     }
     if (row.length !== dim) {
       throw new PoolingResponseError(`${label}: row ${r} has ${row.length} values but row 0 has ${dim} (ragged rows)`);
@@ -349,7 +348,7 @@ export function decodeFloatMatrix(item: unknown, options: { dim?: number; label?
       const v: unknown = row[c];
       if (typeof v !== 'number') {
         throw new PoolingResponseError(
-          `${label}: value at row ${r}, column ${c} is ${describe(v)}, expected a number` +
+          `${label}: value at row ${r}, column ${c} is ${describeValue(v)}, expected a number` +
             (Array.isArray(v) ? ' (wrong nesting: one level too deep)' : ''),
         );
       }
@@ -379,7 +378,7 @@ export function decodeBase64Matrix(
   const label = options.label ?? 'item';
   if (typeof text !== 'string') {
     throw new PoolingResponseError(
-      `${label}: data is ${describe(text)}, expected a base64 string (encoding_format "base64")`,
+      `${label}: data is ${describeValue(text)}, expected a base64 string (encoding_format "base64")`,
     );
   }
   let bytes: Uint8Array;
@@ -484,10 +483,10 @@ export function parseBytesMetadata(header: string | null, bodyLength: number): B
   for (let k = 0; k < n; k++) {
     const raw = meta.data[k] as Record<string, unknown> | null;
     const where = `metadata item ${k}`;
-    if (raw === null || typeof raw !== 'object') throw new PoolingResponseError(`${where} is ${describe(raw)}`);
+    if (raw === null || typeof raw !== 'object') throw new PoolingResponseError(`${where} is ${describeValue(raw)}`);
     const index = raw.index;
     if (!Number.isInteger(index) || (index as number) < 0 || (index as number) >= n || seen[index as number] === 1) {
-      throw new PoolingResponseError(`${where} has index ${describe(index)}; expected each of 0..${n - 1} once`);
+      throw new PoolingResponseError(`${where} has index ${describeValue(index)}; expected each of 0..${n - 1} once`);
     }
     seen[index as number] = 1;
     const { start, end, shape } = raw;
@@ -499,19 +498,19 @@ export function parseBytesMetadata(header: string | null, bodyLength: number): B
       (end as number) > bodyLength
     ) {
       throw new PoolingResponseError(
-        `${where}: byte range [${describe(start)}, ${describe(end)}) is out of range for a ${bodyLength}-byte body`,
+        `${where}: byte range [${describeValue(start)}, ${describeValue(end)}) is out of range for a ${bodyLength}-byte body`,
       );
     }
     if (!Array.isArray(shape) || shape.length === 0 || !shape.every((s) => Number.isInteger(s) && s >= 0)) {
-      throw new PoolingResponseError(`${where}: shape ${describe(shape)} is not a list of non-negative integers`);
+      throw new PoolingResponseError(`${where}: shape ${describeValue(shape)} is not a list of non-negative integers`);
     }
     const embedDtype = (raw.embed_dtype ?? 'float32') as EmbedDtype;
     const endianness = (raw.endianness ?? 'native') as Endianness;
     if (!EMBED_DTYPES.includes(embedDtype)) {
-      throw new PoolingResponseError(`${where}: unknown embed_dtype ${describe(raw.embed_dtype)}`);
+      throw new PoolingResponseError(`${where}: unknown embed_dtype ${describeValue(raw.embed_dtype)}`);
     }
     if (endianness !== 'little' && endianness !== 'big' && endianness !== 'native') {
-      throw new PoolingResponseError(`${where}: unknown endianness ${describe(raw.endianness)}`);
+      throw new PoolingResponseError(`${where}: unknown endianness ${describeValue(raw.endianness)}`);
     }
     const elements = (shape as number[]).reduce((a, b) => a * b, 1);
     const expected = elements * elementBytes(embedDtype);
@@ -614,13 +613,4 @@ function relabel(err: unknown, label: string): unknown {
 
 function truncate(s: string): string {
   return s.length > 200 ? `${s.slice(0, 200)}…` : s;
-}
-
-function describe(v: unknown): string {
-  if (v === null) return 'null';
-  if (v === undefined) return 'missing';
-  if (Array.isArray(v)) return `a list of length ${v.length}`;
-  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
-  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v);
-  return typeof v === 'object' ? 'an object' : typeof v;
 }

@@ -53,7 +53,7 @@ export class PoolingHttpError extends MaxsimError {
 }
 
 /** HTTP statuses a client may retry: the request might succeed unchanged a moment later. */
-export function isRetryableStatus(status: number): boolean {
+function isRetryableStatus(status: number): boolean {
   return status === 408 || status === 409 || status === 429 || (status >= 500 && status !== 501 && status !== 505);
 }
 

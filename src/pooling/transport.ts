@@ -39,7 +39,7 @@ class TransientFailure extends Error {
 }
 
 /** The error a cancelled call reports: the caller's abort, or the sibling failure that cancelled it. */
-export function abortError(call: CallContext): Error {
+function abortError(call: CallContext): Error {
   const s = call.callerAborted();
   return s !== undefined ? new PoolingAbortedError(s.reason) : new SiblingFailed('a sibling request failed');
 }

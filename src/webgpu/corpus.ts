@@ -78,7 +78,7 @@ export function planChunks(rowOffsets: Uint32Array, rowBytes: number, maxChunkBy
 }
 
 /** Storage words per row for a storage kind. */
-export function rowWordsFor(storage: DocStorage, dim: number): number {
+function rowWordsFor(storage: DocStorage, dim: number): number {
   return storage === 'f32' ? dim : Math.ceil(dim / 2);
 }
 
@@ -174,7 +174,7 @@ function destroyChunk(chunk: GpuCorpusChunk): void {
 }
 
 /** Resolves on a later turn of the event loop (a macrotask, so I/O and timers get to run). */
-export function yieldToEventLoop(): Promise<void> {
+function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
@@ -201,7 +201,7 @@ function tooLargeForF16(x: number): InvalidTokenMatrixError {
  * Packs `rows` f32 rows starting at `firstRow` into f16 pairs, `ceil(dim / 2)` u32 words per row (an odd `dim`
  * leaves the last high half zero). Writes into `dst` from index 0.
  */
-export function packRowsF16(src: Float32Array, firstRow: number, rows: number, dim: number, dst: Uint32Array): void {
+function packRowsF16(src: Float32Array, firstRow: number, rows: number, dim: number, dst: Uint32Array): void {
   const words = Math.ceil(dim / 2);
   for (let r = 0; r < rows; r++) {
     const s = (firstRow + r) * dim;

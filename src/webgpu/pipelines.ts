@@ -8,8 +8,6 @@ import { GpuValidationError } from './errors.js';
  */
 export type DocStorage = 'f32' | 'f16-packed' | 'f16';
 
-/** Threads per MaxSim workgroup (`@workgroup_size` in shaders/maxsim.wgsl). */
-export const MAXSIM_WORKGROUP_SIZE = 128;
 /** Bytes of the `Params` uniform struct in shaders/maxsim.wgsl. */
 export const MAXSIM_PARAMS_BYTES = 32;
 
@@ -20,7 +18,7 @@ const PRELUDES: Record<DocStorage, string> = {
 };
 
 /** The full WGSL for one storage kind: its prelude (which may `enable f16`) followed by the shared body. */
-export function maxsimShaderCode(storage: DocStorage): string {
+function maxsimShaderCode(storage: DocStorage): string {
   return `${PRELUDES[storage]}\n${MAXSIM_WGSL}`;
 }
 

@@ -11,7 +11,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SAMPLE_DOCUMENTS, SAMPLE_QUERY } from '../../demo/sample-corpus.js';
+import { DEMO_DOCUMENTS as SAMPLE_DOCUMENTS, DEMO_QUERY as SAMPLE_QUERY } from '../../src/embed/sample-corpus.js';
 import { createHashEmbedder, type HashEmbedder } from '../../src/embed/hash-embedder.js';
 import { maxsimReference } from '../../src/core/reference.js';
 import { startPoolingServer, type PoolingServer } from '../../src/testing/pooling-server/index.js';

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SAMPLE_DOCUMENTS } from '../../src/cli/rerank.js';
+import { SAMPLE_DOCUMENTS } from '../../src/embed/sample-corpus.js';
 import { maxsimReference } from '../../src/core/reference.js';
 import { startPoolingServer, type PoolingServer } from '../../src/testing/pooling-server/index.js';
 

@@ -1,5 +1,5 @@
 // The /pooling client against the local vLLM stand-in (src/testing/pooling-server) over real HTTP on port 0.
-// Case numbers refer to ../shared/specs/vllm-pooling.md §7.
+// Case numbers refer to docs/vllm-pooling.md §7.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -1,5 +1,5 @@
 // The /pooling stand-in, checked over real HTTP with plain fetch / node:http (not through the client), against
-// the conformance cases of shared/specs/vllm-pooling.md §7 that a server can be held to.
+// the conformance cases of docs/vllm-pooling.md §7 that a server can be held to.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';

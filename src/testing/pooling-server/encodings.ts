@@ -93,7 +93,7 @@ function floatJson(out: PooledOutput): string {
  * Python's `json.dumps` with default arguments: `", "` and `": "` separators and `ensure_ascii` escapes. This is
  * how vLLM writes the `metadata` header of `bytes` responses.
  */
-export function pythonJsonDumps(value: unknown): string {
+function pythonJsonDumps(value: unknown): string {
   if (value === null || value === undefined) return 'null';
   if (typeof value === 'boolean') return value ? 'true' : 'false';
   if (typeof value === 'number')

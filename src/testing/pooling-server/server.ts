@@ -15,7 +15,7 @@ import { HttpError, sendError } from './envelope.js';
 import { handle } from './routes.js';
 
 /**
- * Which vLLM release the server imitates (spec §0):
+ * Which vLLM release the server imitates (docs/vllm-pooling.md §0):
  * - `'newest'`: vLLM main. Nested errors, id prefix `pooling-`, float/base64/bytes/bytes_only, strict task rule
  *   (a task other than the server's → 400), `normalize` → 400, `encode`/`score` → removal message, at most
  *   `maxPrompts` (1024) prompts per request, `truncation_side`/`padding` fields.
@@ -32,7 +32,7 @@ import { handle } from './routes.js';
 export type PoolingServerMode = 'newest' | 'v0.21' | 'v0.13' | 'v0.11' | 'v0.10';
 
 /**
- * Which `vllm serve BAAI/bge-m3 …` command the server imitates (spec §5.1):
+ * Which `vllm serve BAAI/bge-m3 …` command the server imitates (docs/vllm-pooling.md §5.1):
  * - `'A'`: `vllm serve BAAI/bge-m3`: server task `embed`, one CLS vector `[dim]` per input (v0.21+; older modes
  *   answer a task-less request with every token, as B).
  * - `'B'`: `… --pooler-config.task token_embed`: every token's row, `<s>` and `</s>` included (rows ==
