@@ -18,6 +18,7 @@ import {
   type TokenMatrix,
 } from 'webgpu-maxsim';
 import { renderAlignment } from './alignment.js';
+import { setupSearch } from './search.js';
 import { DEMO_DOCUMENTS, DEMO_QUERY } from '../src/embed/sample-corpus.js';
 
 /** Input limits: past these the page says so instead of freezing the tab. */
@@ -446,3 +447,5 @@ void webGpuState.then((state) => {
   if (missing !== undefined && ui.notice.hidden) show(ui.notice, `${missing} The CPU path will be used.`);
 });
 void rank();
+// The Search mode (search.ts) shares this page's scorers and messages.
+setupSearch({ scorerFor, forgetScorer, scorerBroken, backendLabel, describeError });

@@ -3,12 +3,15 @@
 // to src/ reload the page. Vite transpiles src/ like the demo's own code (no type-checking: tsc does that).
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vite';
+import { shippedCorpusPlugin } from './shipped-corpus.js';
 
 const here = (path: string): string => fileURLToPath(new URL(path, import.meta.url));
 
 export default defineConfig({
   root: here('.'),
   base: './',
+  // The Search mode's corpus file, built from the docs at start-up (dev) or build time: ./corpus.safetensors.
+  plugins: [shippedCorpusPlugin(here('..'))],
   resolve: {
     alias: [{ find: /^webgpu-maxsim$/, replacement: here('../src/index.ts') }],
   },

@@ -18,15 +18,33 @@ export {
 export { EMPTY_DOCUMENT_SCORE, maxsimReference, type Scale } from './core/reference.js';
 export { topK, type RankedDocument } from './core/top-k.js';
 
+// Corpus files: documents (with ids and texts) in safetensors, written and read here or in Python.
+export {
+  CORPUS_FILE_FORMAT,
+  CORPUS_FILE_VERSION,
+  readCorpusFile,
+  readCorpusFileStream,
+  writeCorpusFile,
+  writeCorpusFileChunks,
+  type CorpusDtype,
+  type CorpusFile,
+  type CorpusFileChunks,
+  type CorpusFileSource,
+  type CorpusWriteDtype,
+  type WriteCorpusFileOptions,
+} from './core/corpus-file.js';
+
 // Errors: branch on `err.code`; messages say how to fix things.
 export {
   BackendUnavailableError,
+  CorpusFileError,
   DestroyedError,
   DimensionMismatchError,
   ForeignCorpusError,
   InvalidArgumentError,
   InvalidTokenMatrixError,
   MaxsimError,
+  type CorpusFileProblem,
 } from './core/errors.js';
 export { CpuMemoryLimitError, CpuWorkerError } from './cpu/errors.js';
 export { DeviceLostError, GpuLimitError, GpuOutOfMemoryError, GpuValidationError } from './webgpu/errors.js';

@@ -40,13 +40,29 @@ export {
 export { EMPTY_DOCUMENT_SCORE, maxsimReference, type Scale } from './core/reference.js';
 export { topK, type RankedDocument } from './core/top-k.js';
 export {
+  CORPUS_FILE_FORMAT,
+  CORPUS_FILE_VERSION,
+  readCorpusFile,
+  readCorpusFileStream,
+  writeCorpusFile,
+  writeCorpusFileChunks,
+  type CorpusDtype,
+  type CorpusFile,
+  type CorpusFileChunks,
+  type CorpusFileSource,
+  type CorpusWriteDtype,
+  type WriteCorpusFileOptions,
+} from './core/corpus-file.js';
+export {
   BackendUnavailableError,
+  CorpusFileError,
   DestroyedError,
   DimensionMismatchError,
   ForeignCorpusError,
   InvalidArgumentError,
   InvalidTokenMatrixError,
   MaxsimError,
+  type CorpusFileProblem,
 } from './core/errors.js';
 export { CpuMemoryLimitError, CpuWorkerError } from './cpu/errors.js';
 export { DeviceLostError, GpuLimitError, GpuOutOfMemoryError, GpuValidationError } from './webgpu/errors.js';

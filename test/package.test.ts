@@ -57,6 +57,27 @@ describe('package entries', () => {
     expect(worker).toMatch(/dist\/cpu\/worker\.js$/);
   });
 
+  it('exports the corpus-file API from both entries, and it round-trips through dist/', async () => {
+    const script = [
+      "const core = await import('webgpu-maxsim');",
+      "const node = await import('webgpu-maxsim/node');",
+      'const names = ["readCorpusFile", "readCorpusFileStream", "writeCorpusFile", "writeCorpusFileChunks", "CorpusFileError"];',
+      'const doc = core.tokenMatrixFromNested([[1, 0], [0.5, 0.5]]);',
+      'const bytes = core.writeCorpusFile([doc], { dtype: "int8", texts: ["hello"] });',
+      'const back = await node.readCorpusFileStream(new Blob([bytes]));',
+      'console.log(JSON.stringify({ core: names.filter((n) => n in core), node: names.filter((n) => n in node), texts: back.texts, data: [...back.data] }));',
+    ].join('\n');
+    const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: root });
+    const names = [
+      'readCorpusFile',
+      'readCorpusFileStream',
+      'writeCorpusFile',
+      'writeCorpusFileChunks',
+      'CorpusFileError',
+    ];
+    expect(JSON.parse(stdout)).toEqual({ core: names, node: names, texts: ['hello'], data: [1, 0, 0.5, 0.5] });
+  });
+
   it('keeps the universal core free of node: imports, Buffer and process', () => {
     // Walk every module reachable from dist/index.js through static and dynamic relative imports.
     const seen = new Set<string>();

@@ -80,6 +80,46 @@ export class ForeignCorpusError extends MaxsimError {
   }
 }
 
+/** What was wrong with a corpus file, for code that branches on more than {@link CorpusFileError.code}. */
+export type CorpusFileProblem =
+  /** The 8-byte header size is missing, too large, or points past the end of the bytes. */
+  | 'header-size'
+  /** The header is not UTF-8 JSON of the safetensors shape (an object of tensor entries and `__metadata__`). */
+  | 'header-json'
+  /** `__metadata__` is not an object of strings, or contradicts the tensors (format, version, dim, documents). */
+  | 'metadata'
+  /** A dtype that safetensors does not define, or one this tensor may not have. */
+  | 'dtype'
+  /** A shape that is not a list of integers, or shapes that disagree with each other or with the byte ranges. */
+  | 'shape'
+  /** `data_offsets` outside the data, not `[begin, end]`, not aligned to the element size, or leaving gaps. */
+  | 'data-offsets'
+  /** A required tensor (`embeddings`, `offsets`, `scales` for I8, the pair of `ids`/`id_offsets`, …) is absent. */
+  | 'missing-tensor'
+  /** Row or byte offsets that do not start at 0, go backwards, or do not end at the total. */
+  | 'row-offsets'
+  /** A NaN or ±Infinity embedding value, a negative or non-finite int8 scale, or text that is not UTF-8. */
+  | 'values'
+  /** The bytes end before the data the header describes, or go on after it. */
+  | 'truncated'
+  /** The decoded corpus would not fit in one Float32Array. */
+  | 'too-large';
+
+/**
+ * A corpus file (safetensors, see `readCorpusFile`) is malformed. `problem` says which check failed and
+ * `tensor` names the tensor when one is at fault; the message gives the values and how to fix the file.
+ */
+export class CorpusFileError extends MaxsimError {
+  readonly problem: CorpusFileProblem;
+  readonly tensor: string | undefined;
+
+  constructor(problem: CorpusFileProblem, message: string, tensor?: string) {
+    super('E_CORPUS_FORMAT', message);
+    this.problem = problem;
+    this.tensor = tensor;
+  }
+}
+
 /**
  * The chain of `message`s (and `code`s) of an error and its causes, for one-line reports.
  *

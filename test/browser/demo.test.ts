@@ -5,7 +5,7 @@
 // whose maxima add up to the score; a /pooling server (the local stand-in behind a CORS layer, as vLLM's
 // --allowed-origins gives) must work and its failures must read clearly.
 import { mkdir, rm, writeFile } from 'node:fs/promises';
-import { createServer, request as httpRequest, type Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +15,7 @@ import { DEMO_DOCUMENTS as SAMPLE_DOCUMENTS, DEMO_QUERY as SAMPLE_QUERY } from '
 import { createHashEmbedder, type HashEmbedder } from '../../src/embed/hash-embedder.js';
 import { maxsimReference } from '../../src/core/reference.js';
 import { startPoolingServer, type PoolingServer } from '../../src/testing/pooling-server/index.js';
+import { startCorsLayer } from '../support/cors-layer.js';
 import {
   buildWithVite,
   launchChromium,
@@ -402,33 +403,3 @@ describe('demo in Chromium without WebGPU (no adapter)', () => {
     expect(unexpected).toEqual([]);
   });
 });
-
-/**
- * What vLLM's CORS middleware does with its default `--allowed-origins '["*"]'`: answer preflights and add
- * Access-Control-Allow-Origin to every response. Everything else is passed through to the stand-in.
- */
-async function startCorsLayer(targetPort: number): Promise<Server> {
-  const corsHeaders = {
-    'access-control-allow-origin': '*',
-    'access-control-allow-methods': 'GET, POST, OPTIONS',
-    'access-control-allow-headers': '*',
-    'access-control-expose-headers': '*',
-  };
-  const server = createServer((req, res) => {
-    if (req.method === 'OPTIONS') {
-      res.writeHead(200, { ...corsHeaders, 'access-control-max-age': '600' }).end();
-      return;
-    }
-    const upstream = httpRequest(
-      { host: '127.0.0.1', port: targetPort, path: req.url, method: req.method, headers: req.headers },
-      (up) => {
-        res.writeHead(up.statusCode ?? 502, { ...up.headers, ...corsHeaders });
-        up.pipe(res);
-      },
-    );
-    upstream.on('error', (err) => res.writeHead(502, corsHeaders).end(String(err)));
-    req.pipe(upstream);
-  });
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-  return server;
-}
