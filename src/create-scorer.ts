@@ -3,7 +3,13 @@
 // and exports one createScorer built on createScorerOn.
 import { BackendUnavailableError, InvalidArgumentError } from './core/errors.js';
 import { checkScale, type Scale } from './core/reference.js';
-import { createScorerFromEngine, type BackendChoice, type Scorer, type ScoringEngine } from './core/scorer.js';
+import {
+  createScorerFromEngine,
+  type BackendChoice,
+  type Scorer,
+  type ScorerInfo,
+  type ScoringEngine,
+} from './core/scorer.js';
 import { createCpuEngine, type CpuOptions } from './cpu/engine.js';
 import { withCpuFallback } from './fallback-engine.js';
 import { adoptMaxsimDevice, createMaxsimDevice, describeAdapter, type MaxsimDevice } from './webgpu/device.js';
@@ -151,7 +157,16 @@ function fallbackReason(err: unknown): string {
   return message.split(/\.\s/)[0]!.replace(/\.$/, '');
 }
 
-/** The CPU engine (a plain object of closures), its `info` saying why it runs instead of WebGPU. */
+/**
+ * The CPU engine (a plain object of closures), its `info` saying why it runs instead of WebGPU. The engine's own
+ * fields stay live (read through, not copied): a CPU engine whose workers fail to start changes `threads`.
+ */
 function explained<C>(engine: ScoringEngine<C>, reason: string): ScoringEngine<C> {
-  return { ...engine, info: { ...engine.info, fallbackReason: reason } };
+  const base = engine.info;
+  const info = {} as ScorerInfo;
+  for (const key of Object.keys(base) as (keyof ScorerInfo)[]) {
+    Object.defineProperty(info, key, { enumerable: true, get: () => base[key] });
+  }
+  Object.defineProperty(info, 'fallbackReason', { enumerable: true, value: reason });
+  return { ...engine, info };
 }

@@ -31,6 +31,11 @@ export interface ScorerInfo {
   /** Worker threads in use, for CPU kernels that have them. */
   readonly threads?: number;
   /**
+   * Why `threads` is lower than asked for (or than the default of one per core): no `Worker` in this runtime,
+   * the single-threaded TypeScript kernel, or worker threads that failed to start. Absent when nothing was dropped.
+   */
+  readonly threadsReason?: string | undefined;
+  /**
    * Why the CPU scores although WebGPU could have been asked for: no WebGPU in the runtime, no adapter, a
    * software adapter, a failed device, a lost device, or `backend: 'cpu'` asked for. Absent on WebGPU.
    */

@@ -76,7 +76,18 @@ export async function createCpuEngine(options: CpuOptions = {}): Promise<CpuEngi
   if (!Number.isInteger(requestedThreads) || requestedThreads < 1) {
     throw new InvalidArgumentError(`cpu.threads must be an integer >= 1, got ${String(requestedThreads)}`);
   }
-  if (choice === 'typescript') return typescriptEngine(undefined);
+  // Threads asked for explicitly and dropped get a console warning as well as info.threadsReason.
+  const dropThreads = (reason: string, fix = ''): string | undefined => {
+    if (requestedThreads <= 1) return undefined;
+    if (options.threads !== undefined) {
+      warnOnce(
+        `webgpu-maxsim: cpu.threads is ${requestedThreads}, but ${reason}: the CPU backend runs on 1 thread.${fix}`,
+      );
+    }
+    return `${requestedThreads} asked for, but ${reason}`;
+  };
+  const singleThreadedTs = 'the TypeScript kernel is single-threaded';
+  if (choice === 'typescript') return typescriptEngine(undefined, dropThreads(singleThreadedTs));
   const loaded = await loadKernel(options.wasmModule);
   if (typeof loaded === 'string') {
     if (choice === 'wasm-simd') {
@@ -84,11 +95,32 @@ export async function createCpuEngine(options: CpuOptions = {}): Promise<CpuEngi
         `The WASM SIMD CPU kernel cannot run here: ${loaded}. Use cpu: { kernel: 'auto' } to fall back to TypeScript.`,
       );
     }
-    return typescriptEngine(loaded);
+    return typescriptEngine(loaded, dropThreads(singleThreadedTs));
   }
   const factory = options.workers ?? webWorkerFactory();
-  const threads = factory === undefined ? 1 : requestedThreads;
-  return wasmEngine(loaded, threads, factory);
+  if (factory === undefined) {
+    const reason = dropThreads(
+      'this runtime has no Worker',
+      " In Node, import 'webgpu-maxsim' (its Node entry starts worker_threads); elsewhere pass cpu: { workers }.",
+    );
+    return wasmEngine(loaded, 1, undefined, reason);
+  }
+  return wasmEngine(loaded, requestedThreads, factory, undefined);
+}
+
+const warned = new Set<string>();
+
+/** `console.warn`s a message once per process: a dropped thread count is worth one line, not one per scorer. */
+function warnOnce(message: string): void {
+  if (warned.has(message)) return;
+  warned.add(message);
+  console.warn(message);
+}
+
+/** `cpu (wasm-simd, 2 threads)`, with what was dropped and why when fewer threads run than were asked for. */
+function cpuSummary(kernel: string, threads: number, threadsReason: string | undefined, extra?: string): string {
+  const notes = [threadsReason, extra].filter((n) => n !== undefined).join('; ');
+  return `cpu (${kernel}, ${threads} thread${threads === 1 ? '' : 's'}${notes === '' ? '' : `; ${notes}`})`;
 }
 
 function defaultThreads(): number {
@@ -115,12 +147,18 @@ async function loadKernel(given: WebAssembly.Module | undefined): Promise<WebAss
   }
 }
 
-function typescriptEngine(whyNotWasm: string | undefined): CpuEngine {
+function typescriptEngine(whyNotWasm: string | undefined, threadsReason: string | undefined): CpuEngine {
   const info: ScorerInfo = {
     backend: 'cpu',
-    summary: `cpu (typescript, 1 thread${whyNotWasm === undefined ? '' : `; no wasm-simd: ${whyNotWasm}`})`,
+    summary: cpuSummary(
+      'typescript',
+      1,
+      threadsReason,
+      whyNotWasm === undefined ? undefined : `no wasm-simd: ${whyNotWasm}`,
+    ),
     kernel: 'typescript',
     threads: 1,
+    ...(threadsReason === undefined ? {} : { threadsReason }),
   };
   return {
     backend: 'cpu',
@@ -144,12 +182,24 @@ function typescriptEngine(whyNotWasm: string | undefined): CpuEngine {
   };
 }
 
-function wasmEngine(module: WebAssembly.Module, threads: number, factory: CpuWorkerFactory | undefined): CpuEngine {
+function wasmEngine(
+  module: WebAssembly.Module,
+  threads: number,
+  factory: CpuWorkerFactory | undefined,
+  threadsReason: string | undefined,
+): CpuEngine {
   const info: ScorerInfo = {
     backend: 'cpu',
-    summary: `cpu (wasm-simd, ${threads} thread${threads === 1 ? '' : 's'})`,
+    get summary() {
+      return cpuSummary('wasm-simd', threads, threadsReason);
+    },
     kernel: 'wasm-simd',
-    threads,
+    get threads() {
+      return threads;
+    },
+    get threadsReason() {
+      return threadsReason;
+    },
   };
   let pool: Promise<CpuWorkerPool> | undefined;
   let destroyed = false;
