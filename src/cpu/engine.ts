@@ -201,13 +201,22 @@ function wasmEngine(
       return threadsReason;
     },
   };
-  let pool: Promise<CpuWorkerPool> | undefined;
+  /** The worker pool once asked for; `undefined` inside when it failed to start (then the calling thread scores). */
+  let pool: Promise<CpuWorkerPool | undefined> | undefined;
   let destroyed = false;
   let nextCorpus = 1;
 
-  const startPool = (): Promise<CpuWorkerPool> => {
-    // Started on the first corpus that needs threads, so small workloads never pay for them.
-    pool ??= startCpuWorkerPool(factory!, module, threads);
+  const startPool = (): Promise<CpuWorkerPool | undefined> => {
+    // Started on the first corpus that needs threads, so small workloads never pay for them. Workers that cannot
+    // start (Node refusing a flag, a bundler that dropped the worker file, a stale build) leave the calling thread
+    // to score: slower, never broken, and said in info and once on the console.
+    pool ??= startCpuWorkerPool(factory!, module, threads).catch((err: unknown) => {
+      const why = err instanceof Error ? err.message : String(err);
+      warnOnce(`webgpu-maxsim: the CPU worker threads did not start, so scoring runs on the calling thread: ${why}`);
+      threadsReason = `${threads} asked for, but the worker threads did not start: ${why}`;
+      threads = 1;
+      return undefined;
+    });
     return pool;
   };
 
@@ -218,6 +227,9 @@ function wasmEngine(
       return { kind: 'wasm', count: packed.count, slice: createWasmCorpusSlice(module, packed) };
     }
     const workers = await startPool();
+    if (workers === undefined) {
+      return { kind: 'wasm', count: packed.count, slice: createWasmCorpusSlice(module, packed) };
+    }
     const id = nextCorpus++;
     const ranges = splitByTokens(packed, parts);
     const uploads = ranges.map((range, i) => {
@@ -256,6 +268,7 @@ function wasmEngine(
       return queries.map((_, i) => all.slice(i * n, (i + 1) * n));
     }
     const workers = await startPool();
+    if (workers === undefined) throw new BackendUnavailableError('the CPU worker threads of this corpus are gone');
     const replies = await Promise.all(
       corpus.parts.map((_, i) => workers.call(i, { op: 'score', corpus: corpus.id, queries: interleaved })),
     );
@@ -291,8 +304,9 @@ function wasmEngine(
       destroyed = true;
       const started = pool;
       pool = undefined;
-      // The pool may still be starting: destroy it when it is up (or nothing, if it failed to start).
-      started?.then((p) => p.destroy()).catch(() => undefined);
+      // The pool may still be starting: destroy it when it is up (or nothing, if it failed to start; the promise
+      // never rejects).
+      void started?.then((p) => p?.destroy());
     },
   };
 
@@ -300,7 +314,9 @@ function wasmEngine(
     if (corpus.kind === 'wasm') corpus.slice.release();
     else if (corpus.kind === 'threads' && pool !== undefined) {
       const started = pool;
-      started.then((p) => releaseParts(p, corpus.id, corpus.parts.length)).catch(() => undefined);
+      void started.then((p) => {
+        if (p !== undefined) releaseParts(p, corpus.id, corpus.parts.length);
+      });
     }
   }
 }

@@ -4,8 +4,10 @@
 // process alive. Worker threads run dist/node/cpu-worker.js: `npm test` builds first.
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createCpuEngine, splitByTokens } from '../../src/cpu/engine.js';
+import type { CpuWorkerFactory } from '../../src/cpu/threads.js';
+import { CPU_WORKER_PROTOCOL } from '../../src/cpu/worker-protocol.js';
 import { createWasmCorpusSlice, compileMaxsimWasm, wasmSimdSupported } from '../../src/cpu/wasm-kernel.js';
 import { createScorer, maxsimReference, MaxsimError, type Scorer, type TokenMatrix } from '../../src/index.js';
 import { packDocuments } from '../../src/core/packed-documents.js';
@@ -234,18 +236,101 @@ describe('cpu wasm kernel', () => {
     expect(Math.abs(tokens[0]! - tokens[1]!)).toBeLessThanOrEqual(2 * (1000 + 1));
   });
 
-  it('a crashed worker fails the call with E_CPU_WORKER instead of hanging', async () => {
+  it('a worker that crashes after starting fails the call with E_CPU_WORKER instead of hanging', async () => {
     const s = await createScorer({
       backend: 'cpu',
       cpu: {
         threads: 2,
-        workers: (events) => ({ postMessage: () => events.error(new Error('boom')), terminate: () => undefined }),
+        // Answers init like a real worker, then dies on the first upload.
+        workers: (events) => ({
+          postMessage: (message) => {
+            if (message.op === 'init') events.message({ job: message.job, ok: true, protocol: CPU_WORKER_PROTOCOL });
+            else events.error(new Error('boom'));
+          },
+          terminate: () => undefined,
+        }),
       },
     });
     scorers.push(s);
     const rand = seededRandom(2);
     const docs = raggedCorpus(rand, 128);
-    await expect(s.score([randomMatrix(rand, 4, 128)], docs)).rejects.toMatchObject({ code: 'E_CPU_WORKER' });
+    await expect(s.score([randomMatrix(rand, 4, 128)], docs)).rejects.toMatchObject({
+      code: 'E_CPU_WORKER',
+      message: expect.stringMatching(/^CPU worker \d failed: boom\. /),
+    });
+  });
+
+  it('workers that cannot start leave the calling thread scoring, and info says why (never a raw error)', async () => {
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    try {
+      const rand = seededRandom(3);
+      const docs = raggedCorpus(rand, 64);
+      const query = randomMatrix(rand, 5, 64);
+      const [expected] = await one.score([query], docs);
+      const refused = Object.assign(new TypeError('Initiated Worker with invalid execArgv flags: --x'), {
+        code: 'ERR_WORKER_INVALID_EXEC_ARGV',
+      });
+      const factories: [string, CpuWorkerFactory, RegExp][] = [
+        [
+          'throws',
+          () => {
+            throw refused;
+          },
+          /did not start: CPU worker 0: Initiated Worker with invalid execArgv flags: --x$/,
+        ],
+        [
+          'fails to load, with no message',
+          (events) => ({ postMessage: () => events.error(new Error('')), terminate: () => undefined }),
+          /CPU worker 0: no reason given \(the worker script may be missing or failed to load\)$/,
+        ],
+      ];
+      for (const [label, workers, reason] of factories) {
+        const s = await createScorer({ backend: 'cpu', cpu: { threads: 2, workers } });
+        scorers.push(s);
+        expect(s.info.threads, label).toBe(2); // workers start on the first corpus that needs them
+        const [scores] = await s.score([query], docs);
+        expectBitIdentical(scores!, expected!, label);
+        expect(s.info, label).toMatchObject({ threads: 1, kernel: 'wasm-simd' });
+        expect(s.info.threadsReason, label).toMatch(/^2 asked for, but the worker threads did not start: /);
+        expect(s.info.threadsReason, label).toMatch(reason);
+        expect(s.info.summary, label).toMatch(/^cpu \(wasm-simd, 1 thread; 2 asked for, but the worker threads/);
+        expect(s.info.fallbackReason, label).toBe("backend: 'cpu' was asked for");
+      }
+      expect(warn).toHaveBeenCalledTimes(2);
+      expect(warn.mock.calls[0]![0]).toMatch(/^webgpu-maxsim: the CPU worker threads did not start, so scoring runs/);
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
+  it('a Web Worker whose script fails to load (a bundler dropped it) is named, not "failed: ."', async () => {
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    // A browser's Worker for a missing script: it fires a plain Event (no message, no error) at onerror.
+    class MissingScriptWorker {
+      onerror: ((event: Event) => void) | null = null;
+      onmessage: unknown = null;
+      onmessageerror: unknown = null;
+      postMessage(): void {
+        queueMicrotask(() => this.onerror?.(new Event('error')));
+      }
+      terminate(): void {}
+    }
+    vi.stubGlobal('Worker', MissingScriptWorker);
+    try {
+      const s = await createScorer({ backend: 'cpu', cpu: { threads: 2 } });
+      scorers.push(s);
+      const rand = seededRandom(4);
+      const docs = raggedCorpus(rand, 32);
+      const [scores] = await s.score([randomMatrix(rand, 3, 32)], docs);
+      expect(scores).toHaveLength(docs.length);
+      expect(s.info.threads).toBe(1);
+      expect(s.info.threadsReason).toMatch(
+        /did not start: CPU worker 0: the worker script file:\/\/.*\/worker\.js could not be loaded \(a bundler may not have emitted it/,
+      );
+    } finally {
+      vi.unstubAllGlobals();
+      warn.mockRestore();
+    }
   });
 
   it('worker threads never keep the process alive: after destroy(), and while idle without it', async () => {
