@@ -1,16 +1,16 @@
 import { maxsimPackedTs } from './typescript-kernel.js';
 import { startCpuWorkerPool, webWorkerFactory, type CpuWorkerFactory, type CpuWorkerPool } from './threads.js';
 import {
+  allocateWasmCorpusSlice,
   compileMaxsimWasm,
-  createWasmCorpusSlice,
   interleaveQuery,
   wasmSimdSupported,
   type InterleavedQuery,
   type WasmCorpusSlice,
 } from './wasm-kernel.js';
 import { BackendUnavailableError, InvalidArgumentError } from '../core/errors.js';
-import type { PackedDocuments } from '../core/packed-documents.js';
-import type { ScoringEngine, ScorerInfo } from '../core/scorer.js';
+import { copyPackedRows, forEachRowRun, hostCopy, type PackedDocuments } from '../core/packed-documents.js';
+import type { ScoringEngine, ScorerInfo, UploadProgress } from '../core/scorer.js';
 import type { TokenMatrix } from '../core/token-matrix.js';
 
 /** Options for the CPU backend (`createScorer({ backend: 'cpu', cpu: { ... } })`). */
@@ -163,7 +163,8 @@ function typescriptEngine(whyNotWasm: string | undefined, threadsReason: string 
   return {
     backend: 'cpu',
     info,
-    upload: async (packed) => ({ kind: 'typescript', packed }),
+    // The kernel reads packed rows: pack them now (scores must not follow later changes to the caller's documents).
+    upload: async (packed) => ({ kind: 'typescript', packed: hostCopy(packed) }),
     score: async (queries, corpus) => {
       const packed = 'kind' in corpus ? (corpus.kind === 'typescript' ? corpus.packed : undefined) : corpus;
       if (packed === undefined) throw new InvalidArgumentError('corpus was uploaded by another CPU engine');
@@ -220,29 +221,20 @@ function wasmEngine(
     return pool;
   };
 
-  const upload = async (packed: PackedDocuments): Promise<CpuCorpus> => {
+  const upload = async (
+    packed: PackedDocuments,
+    onProgress?: (progress: UploadProgress) => void,
+  ): Promise<CpuCorpus> => {
     const floats = packed.totalRows * Math.ceil(packed.dim / 4) * 4;
     const parts = Math.min(threads, Math.floor(floats / MIN_FLOATS_PER_THREAD), packed.count);
-    if (parts <= 1 || factory === undefined) {
-      return { kind: 'wasm', count: packed.count, slice: createWasmCorpusSlice(module, packed) };
-    }
-    const workers = await startPool();
-    if (workers === undefined) {
-      return { kind: 'wasm', count: packed.count, slice: createWasmCorpusSlice(module, packed) };
-    }
+    const workers = parts <= 1 || factory === undefined ? undefined : await startPool();
+    if (workers === undefined) return uploadHere(packed, onProgress);
     const id = nextCorpus++;
     const ranges = splitByTokens(packed, parts);
-    const uploads = ranges.map((range, i) => {
-      const rowStart = packed.rowOffsets[range.first]!;
-      const rowEnd = packed.rowOffsets[range.first + range.count]!;
-      const data = packed.data.slice(rowStart * packed.dim, rowEnd * packed.dim);
-      const rowOffsets = new Uint32Array(range.count + 1);
-      for (let j = 0; j <= range.count; j++) rowOffsets[j] = packed.rowOffsets[range.first + j]! - rowStart;
-      return workers.call(i, { op: 'upload', corpus: id, dim: packed.dim, count: range.count, data, rowOffsets }, [
-        data.buffer,
-        rowOffsets.buffer,
-      ]);
-    });
+    const writer = documentProgress(packed, onProgress);
+    const uploads = ranges.map((range, i) =>
+      streamShare(workers, i, id, packed, range, writer(range.first, range.count)),
+    );
     const settled = await Promise.allSettled(uploads);
     const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (failed !== undefined) {
@@ -250,6 +242,62 @@ function wasmEngine(
       throw failed.reason;
     }
     return { kind: 'threads', count: packed.count, id, parts: ranges };
+  };
+
+  /** The corpus in this thread's own WebAssembly memory, copied from the documents in pieces (no packed copy). */
+  const uploadHere = (packed: PackedDocuments, onProgress?: (progress: UploadProgress) => void): CpuCorpus => {
+    const fill = allocateWasmCorpusSlice(module, packed);
+    const progress = documentProgress(packed, onProgress)(0, packed.count);
+    const chunkRows = rowsPerChunk(packed.dim);
+    for (let row = 0; row < packed.totalRows; row += chunkRows) {
+      const end = Math.min(packed.totalRows, row + chunkRows);
+      forEachRowRun(packed, row, end, (first, data) => fill.writeRows(first, data));
+      progress(end);
+    }
+    if (packed.totalRows === 0) progress(0);
+    return { kind: 'wasm', count: packed.count, slice: fill.slice };
+  };
+
+  /**
+   * Sends worker `i` its share (documents `range`) without a copy of the share on this thread: the worker makes
+   * room once, then the rows go over in chunks of {@link CHUNK_BYTES}, at most {@link CHUNKS_IN_FLIGHT} at a time,
+   * each buffer transferred there and back and refilled. Peak memory is the workers' shares plus a few chunks.
+   */
+  const streamShare = async (
+    workers: CpuWorkerPool,
+    i: number,
+    id: number,
+    packed: PackedDocuments,
+    range: { readonly first: number; readonly count: number },
+    progress: (rowsDone: number) => void,
+  ): Promise<void> => {
+    const { dim } = packed;
+    const rowStart = packed.rowOffsets[range.first]!;
+    const rowEnd = packed.rowOffsets[range.first + range.count]!;
+    const rowOffsets = new Uint32Array(range.count + 1);
+    for (let j = 0; j <= range.count; j++) rowOffsets[j] = packed.rowOffsets[range.first + j]! - rowStart;
+    await workers.call(i, { op: 'allocate', corpus: id, dim, count: range.count, rowOffsets }, [rowOffsets.buffer]);
+    const chunkRows = rowsPerChunk(dim);
+    const free: Float32Array[] = [];
+    const inFlight: Promise<unknown>[] = [];
+    for (let row = rowStart; row < rowEnd; row += chunkRows) {
+      const rows = Math.min(chunkRows, rowEnd - row);
+      const data = free.pop() ?? new Float32Array(chunkRows * dim);
+      copyPackedRows(packed, row, row + rows, data);
+      const end = row + rows;
+      inFlight.push(
+        workers
+          .call(i, { op: 'write', corpus: id, firstRow: row - rowStart, rows, data }, [data.buffer as ArrayBuffer])
+          .then((reply) => {
+            if (reply.data !== undefined) free.push(reply.data);
+            progress(end);
+          }),
+      );
+      // Replies from one worker come in order: waiting for the oldest frees a buffer.
+      if (inFlight.length >= CHUNKS_IN_FLIGHT) await inFlight.shift();
+    }
+    await Promise.all(inFlight);
+    if (rowEnd === rowStart) progress(rowEnd);
   };
 
   const releaseParts = (workers: CpuWorkerPool, id: number, parts: number): void => {
@@ -284,9 +332,9 @@ function wasmEngine(
   return {
     backend: 'cpu',
     info,
-    upload: async (packed) => {
+    upload: async (packed, onProgress) => {
       if (destroyed) throw new BackendUnavailableError('the CPU engine was destroyed');
-      return upload(packed);
+      return upload(packed, onProgress);
     },
     score: async (queries, corpus) => {
       if ('kind' in corpus) return scoreResident(queries, corpus);
@@ -319,6 +367,41 @@ function wasmEngine(
       });
     }
   }
+}
+
+/**
+ * Rows per chunk of an upload: {@link CHUNK_BYTES} worth, at least one row. Against a round trip of ~0.1 ms per
+ * message, copying 8 MiB is the larger cost, and two chunks in flight per worker bound what an upload holds beyond
+ * the workers' shares to 16 MiB per thread (bench/upload-memory.mjs measures the peak).
+ */
+const CHUNK_BYTES = 8 * 2 ** 20;
+const CHUNKS_IN_FLIGHT = 2;
+
+function rowsPerChunk(dim: number): number {
+  return Math.max(1, Math.floor(CHUNK_BYTES / Math.max(4, dim * 4)));
+}
+
+/**
+ * `onProgress` in documents for an upload written in row chunks by one or several writers: `writer(first, count)`
+ * gives the writer of documents `first .. first + count` its callback, `rowsWritten(end)` (rows are numbered in
+ * the whole corpus), which counts that writer's documents whose rows all lie before `end` and reports the total
+ * over every writer. An empty document counts once the rows before it are written.
+ */
+function documentProgress(
+  packed: PackedDocuments,
+  onProgress: ((progress: UploadProgress) => void) | undefined,
+): (first: number, count: number) => (rowsWritten: number) => void {
+  let done = 0;
+  return (first, count) => {
+    let next = first;
+    return (rowsWritten) => {
+      if (onProgress === undefined) return;
+      const before = next;
+      while (next < first + count && packed.rowOffsets[next + 1]! <= rowsWritten) next++;
+      done += next - before;
+      onProgress({ done, total: packed.count });
+    };
+  };
 }
 
 /**

@@ -223,6 +223,64 @@ describe('cpu wasm kernel', () => {
     expect((error as Error).message).toMatch(/4096 MiB/);
   });
 
+  it('uploads without a packed copy of the corpus: rows go to the workers (or this thread) in chunks', async () => {
+    const rand = seededRandom(41);
+    const dim = 1024; // 8 MiB chunks hold 2,048 rows: this corpus takes several per worker
+    const docs = Array.from({ length: 120 }, (_, i) => randomMatrix(rand, i % 9 === 4 ? 0 : 40 + (i % 50), dim));
+    const query = randomMatrix(rand, 6, dim);
+    for (const threads of [1, 2]) {
+      const engine = await createCpuEngine(nodeCpuOptions({ threads }));
+      const packed = packDocuments(docs);
+      Object.defineProperty(packed, 'data', {
+        get: () => {
+          throw new Error('the CPU engine packed the whole corpus');
+        },
+      });
+      const corpus = await engine.upload(packed);
+      expect(corpus.kind).toBe(threads === 1 ? 'wasm' : 'threads');
+      const [scores] = await engine.score([query], corpus);
+      strictCheck(scores!, query, docs, `${threads} thread(s)`);
+      engine.release(corpus);
+      engine.destroy();
+    }
+  });
+
+  it('upload() reports { done, total } documents as they become resident, from 0 to all, never backwards', async () => {
+    const rand = seededRandom(43);
+    const docs = Array.from({ length: 150 }, (_, i) => randomMatrix(rand, i % 11 === 3 ? 0 : 30 + (i % 40), 1024));
+    for (const scorer of [one, two, three]) {
+      const seen: { done: number; total: number }[] = [];
+      const corpus = await scorer.upload(docs, { onProgress: (p) => seen.push(p) });
+      const label = scorer.info.summary;
+      expect(seen[0], label).toEqual({ done: 0, total: 150 });
+      expect(seen.at(-1), label).toEqual({ done: 150, total: 150 });
+      expect(seen.length, `${label}: reports in between`).toBeGreaterThan(3);
+      for (let i = 1; i < seen.length; i++) expect(seen[i]!.done, label).toBeGreaterThanOrEqual(seen[i - 1]!.done);
+      expect(
+        seen.filter((p) => p.done === 150),
+        `${label}: the end once`,
+      ).toHaveLength(1);
+      corpus.destroy();
+    }
+    await expect(one.upload(docs, { onProgress: 5 as never })).rejects.toMatchObject({ code: 'E_INVALID_ARGUMENT' });
+  });
+
+  it('keeps its own copy: changing the documents after upload() changes no score', async () => {
+    const rand = seededRandom(47);
+    const ts = await createScorer({ backend: 'cpu', cpu: { kernel: 'typescript' } });
+    scorers.push(ts);
+    for (const scorer of [one, two, ts]) {
+      const docs = raggedCorpus(rand, 16);
+      const query = randomMatrix(rand, 4, 16);
+      const corpus = await scorer.upload(docs);
+      const [before] = await scorer.score([query], corpus);
+      for (const d of docs) d.data.fill(0.5);
+      const [after] = await scorer.score([query], corpus);
+      expectBitIdentical(after!, before!, scorer.info.summary);
+      corpus.destroy();
+    }
+  });
+
   it('splits ragged corpora across threads by tokens, not by document count', () => {
     const rows = [...Array.from({ length: 10 }, () => 1000), ...Array.from({ length: 990 }, () => 10)];
     const docs = rows.map((r) => ({ data: new Float32Array(r), rows: r, dim: 1 }));
