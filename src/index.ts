@@ -3,7 +3,16 @@
 
 // Scoring: create a scorer, upload documents once, score and rerank.
 export { createScorer, type ScorerOptions } from './create-scorer.js';
-export type { Backend, BackendChoice, Corpus, RerankOptions, Scorer, ScorerInfo } from './core/scorer.js';
+export type {
+  Backend,
+  BackendChoice,
+  Corpus,
+  RerankOptions,
+  Scorer,
+  ScorerInfo,
+  UploadOptions,
+  UploadProgress,
+} from './core/scorer.js';
 export type { CpuOptions } from './cpu/engine.js';
 export type { CpuWorker, CpuWorkerEvents, CpuWorkerFactory } from './cpu/threads.js';
 

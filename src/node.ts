@@ -27,7 +27,16 @@ export function createScorer(options: ScorerOptions = {}): Promise<Scorer> {
 }
 
 export type { ScorerOptions } from './create-scorer.js';
-export type { Backend, BackendChoice, Corpus, RerankOptions, Scorer, ScorerInfo } from './core/scorer.js';
+export type {
+  Backend,
+  BackendChoice,
+  Corpus,
+  RerankOptions,
+  Scorer,
+  ScorerInfo,
+  UploadOptions,
+  UploadProgress,
+} from './core/scorer.js';
 export type { CpuOptions } from './cpu/engine.js';
 export type { CpuWorker, CpuWorkerEvents, CpuWorkerFactory } from './cpu/threads.js';
 export {

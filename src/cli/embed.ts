@@ -2,7 +2,7 @@
 // embeds them with the built-in hashing embedder) and prints each matrix's shape. Also home of the server
 // options shared with `rerank`.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { intOption, type CliCommand } from './common.js';
+import { cliProgress, intOption, type CliCommand, type CliProgress } from './common.js';
 import type { EmbedDtype, PoolingEncoding } from '../pooling/dtypes.js';
 import { createHashEmbedder } from '../embed/hash-embedder.js';
 import { createNodePoolingClient } from '../node/pooling-client.js';
@@ -35,6 +35,7 @@ export const EMBEDDER_OPTIONS = {
   'timeout-ms': { type: 'string', default: '120000' },
   retries: { type: 'string', default: '2' },
   local: { type: 'boolean' },
+  quiet: { type: 'boolean', short: 'q' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
 
@@ -57,7 +58,9 @@ export const EMBEDDER_HELP = `Server options (vLLM started with --pooler-config.
   --timeout-ms N         per request (default 120000)
   --retries N            retries of transient failures (default 2)
   --local                no server: the built-in hashing embedder (lexical, deterministic, not a neural
-                         model; --dim sets its width, default 1024)`;
+                         model; --dim sets its width, default 1024)
+  -q, --quiet            no progress on stderr (shown for 1,000+ texts, or once work takes a second: a bar
+                         on a terminal, a line per tenth otherwise)`;
 
 type EmbedderValues = { [K in keyof typeof EMBEDDER_OPTIONS]?: string | boolean | undefined };
 
@@ -73,11 +76,19 @@ export interface CliEmbedding {
  * Embeds `texts` as the shared CLI options say: with the built-in hashing embedder (`--local`) or a vLLM
  * `/pooling` server through the Node client.
  */
-export async function embedWithCliOptions(values: EmbedderValues, texts: readonly string[]): Promise<CliEmbedding> {
+export async function embedWithCliOptions(
+  values: EmbedderValues,
+  texts: readonly string[],
+  progress?: CliProgress,
+): Promise<CliEmbedding> {
   const dim = values.dim === undefined ? undefined : intOption('--dim', values.dim as string, 1);
   if (values.local === true) {
     const embedder = createHashEmbedder({ dim: dim ?? 1024 });
-    let matrices = texts.map((t) => embedder.embedText(t));
+    let matrices = texts.map((t, i) => {
+      progress?.update('embedding', i, texts.length, 'texts');
+      return embedder.embedText(t);
+    });
+    progress?.update('embedding', texts.length, texts.length, 'texts');
     if (values['drop-leading-token'] === true) {
       matrices = matrices.map((m) => ({ data: m.data.subarray(m.dim), rows: Math.max(0, m.rows - 1), dim: m.dim }));
     }
@@ -110,7 +121,10 @@ export async function embedWithCliOptions(values: EmbedderValues, texts: readonl
     ...(values['drop-leading-token'] === true ? { dropLeadingToken: true } : {}),
   });
   try {
-    const { matrices, usage } = await client.embed(texts);
+    progress?.update('embedding', 0, texts.length, 'texts');
+    const { matrices, usage } = await client.embed(texts, {
+      ...(progress === undefined ? {} : { onProgress: (p) => progress.update('embedding', p.done, p.total, 'texts') }),
+    });
     const wire = encoding === 'float' ? 'float' : `${encoding} ${embedDtype}`;
     return { matrices, usage, source: `${values.model as string} at ${client.baseUrl} (${wire})` };
   } finally {
@@ -142,7 +156,14 @@ export const command: CliCommand = {
       return 0;
     }
     const texts = positionals.length > 0 ? positionals : SEED_PROMPTS;
-    const { matrices, usage } = await embedWithCliOptions(values, texts);
+    const progress = cliProgress({ noun: 'texts', quiet: values.quiet === true });
+    let embedded: CliEmbedding;
+    try {
+      embedded = await embedWithCliOptions(values, texts, progress);
+    } finally {
+      progress.finish();
+    }
+    const { matrices, usage } = embedded;
     const lines = matrices.map((m) => `Multi-vector shape: [${m.rows}, ${m.dim}]`);
     lines.push(`Usage: prompt_tokens=${usage.promptTokens} total_tokens=${usage.totalTokens}`);
     process.stdout.write(`${lines.join('\n')}\n`);

@@ -3,7 +3,7 @@
 // built-in sample, so a newcomer sees the whole pipeline run without a server or a GPU.
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { backendOption, intOption, scaleOption } from './common.js';
+import { backendOption, cliProgress, intOption, scaleOption } from './common.js';
 import { EMBEDDER_HELP, EMBEDDER_OPTIONS, embedWithCliOptions } from './embed.js';
 import type { CliCommand } from './common.js';
 import { InvalidArgumentError } from '../core/errors.js';
@@ -77,30 +77,41 @@ export const command: CliCommand = {
       );
     }
 
-    const { matrices, source } = await embedWithCliOptions(values, [query, ...docs]);
-    const [queryMatrix, ...docMatrices] = matrices;
-    const scorer = await createScorer({ backend, scale });
+    const progress = cliProgress({ noun: 'documents', quiet: values.quiet === true });
     try {
-      const ranked = await scorer.rerank(queryMatrix!, docMatrices, topK === undefined ? {} : { topK });
-      if (values.json === true) {
-        const results = ranked.map((r) => ({ index: r.index, score: r.score }));
-        process.stdout.write(`${JSON.stringify({ backend: scorer.backend, results })}\n`);
+      const { matrices, source } = await embedWithCliOptions(values, [query, ...docs], progress);
+      const [queryMatrix, ...docMatrices] = matrices;
+      matrices.length = 0;
+      const scorer = await createScorer({ backend, scale });
+      try {
+        const corpus = await scorer.upload(docMatrices, {
+          onProgress: (p) => progress.update('uploading', p.done, p.total),
+        });
+        docMatrices.length = 0; // the scorer holds its own copy now: the embeddings can go before scoring
+        const ranked = await scorer.rerank(queryMatrix!, corpus, topK === undefined ? {} : { topK });
+        progress.finish();
+        if (values.json === true) {
+          const results = ranked.map((r) => ({ index: r.index, score: r.score }));
+          process.stdout.write(`${JSON.stringify({ backend: scorer.backend, results })}\n`);
+          return 0;
+        }
+        const lines = [
+          `Query: ${JSON.stringify(query)}`,
+          `${docs.length} documents, embedded by ${source}; MaxSim (${scale}) on ${scorer.info.summary}`,
+          '',
+          `${'rank'.padStart(4)}  ${'index'.padStart(5)}  ${'score'.padStart(9)}  text`,
+          ...ranked.map(
+            (r, i) =>
+              `${String(i + 1).padStart(4)}  ${String(r.index).padStart(5)}  ${r.score.toFixed(4).padStart(9)}  ${preview(docs[r.index]!)}`,
+          ),
+        ];
+        process.stdout.write(`${lines.join('\n')}\n`);
         return 0;
+      } finally {
+        scorer.destroy();
       }
-      const lines = [
-        `Query: ${JSON.stringify(query)}`,
-        `${docs.length} documents, embedded by ${source}; MaxSim (${scale}) on ${scorer.info.summary}`,
-        '',
-        `${'rank'.padStart(4)}  ${'index'.padStart(5)}  ${'score'.padStart(9)}  text`,
-        ...ranked.map(
-          (r, i) =>
-            `${String(i + 1).padStart(4)}  ${String(r.index).padStart(5)}  ${r.score.toFixed(4).padStart(9)}  ${preview(docs[r.index]!)}`,
-        ),
-      ];
-      process.stdout.write(`${lines.join('\n')}\n`);
-      return 0;
     } finally {
-      scorer.destroy();
+      progress.finish();
     }
   },
 };

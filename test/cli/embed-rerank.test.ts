@@ -213,6 +213,31 @@ describe('webgpu-maxsim rerank', () => {
     expect(bad.stderr).toMatch(/line 2 has no string "text" field/);
   });
 
+  it('a 3,000-document rerank through /pooling shows its progress on stderr; --quiet silences it', async () => {
+    const file = join(dir, 'many.txt');
+    const docs = Array.from(
+      { length: 3000 },
+      (_, i) => `document ${i} about ${i % 7 === 0 ? 'France' : 'other things'}`,
+    );
+    await writeFile(file, `${docs.join('\n')}\n`);
+    const args = ['rerank', ...serverArgs(server), '--backend', 'cpu', '--json', '--top-k', '3', '--query', 'France'];
+    const loud = await cli([...args, '--docs-file', file]);
+    expect(loud.code, loud.stderr).toBe(0);
+    expect((JSON.parse(loud.stdout) as { results: unknown[] }).results).toHaveLength(3);
+    const lines = loud.stderr.trim().split('\n');
+    // Not a terminal here: plain lines, a tenth of the work apart, ending at the whole.
+    expect(lines[0]).toBe('embedding 0/3,001 texts 0%');
+    expect(lines).toContain('embedding 3,001/3,001 texts 100%');
+    expect(lines.at(-1)).toBe('uploading 3,000/3,000 documents 100%');
+    expect(lines.filter((l) => /^embedding [\d,]+\/3,001 texts \d+%$/.test(l)).length).toBeGreaterThanOrEqual(5);
+    expect(lines.every((l) => /^(embedding|uploading) [\d,]+\/[\d,]+ (texts|documents) \d+%$/.test(l))).toBe(true);
+
+    const quiet = await cli([...args, '--docs-file', file, '--quiet']);
+    expect(quiet.code).toBe(0);
+    expect(quiet.stderr).toBe('');
+    expect(quiet.stdout).toBe(loud.stdout);
+  });
+
   it('refuses a query without documents, and bad options, on stderr', async () => {
     const noDocs = await cli(['rerank', '--local', '--query', 'q']);
     expect(noDocs.code).toBe(1);
