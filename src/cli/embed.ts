@@ -1,8 +1,8 @@
 // `webgpu-maxsim embed`: vLLM's multi_vector_retrieval_client.py as a command. Posts texts to /pooling (or
 // embeds them with the built-in hashing embedder) and prints each matrix's shape. Also home of the server
 // options shared with `rerank`.
-import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { cliProgress, intOption, type CliCommand, type CliProgress } from './common.js';
+import type { ParseArgsConfig } from 'node:util';
+import { cliProgress, intOption, parseCliArgs, portOption, type CliCommand, type CliProgress } from './common.js';
 import type { EmbedDtype, PoolingEncoding } from '../pooling/dtypes.js';
 import { createHashEmbedder } from '../embed/hash-embedder.js';
 import { createNodePoolingClient } from '../node/pooling-client.js';
@@ -105,7 +105,7 @@ export async function embedWithCliOptions(
   const truncate = values.truncate === undefined ? undefined : intOption('--truncate', values.truncate as string, -1);
   const client = createNodePoolingClient({
     ...(values['base-url'] === undefined
-      ? { host: values.host as string, port: intOption('--port', values.port as string, 1) }
+      ? { host: values.host as string, port: portOption('--port', values.port as string) }
       : { baseUrl: values['base-url'] as string }),
     model: values.model as string,
     encoding,
@@ -150,7 +150,7 @@ Examples:
 
 export const command: CliCommand = {
   async run(args) {
-    const { values, positionals } = parseArgs({ args, options: EMBEDDER_OPTIONS, allowPositionals: true });
+    const { values, positionals } = parseCliArgs('embed', { args, options: EMBEDDER_OPTIONS, allowPositionals: true });
     if (values.help === true) {
       process.stdout.write(`${HELP}\n`);
       return 0;

@@ -1,9 +1,7 @@
 // `webgpu-maxsim rerank`: embed a query and documents (vLLM /pooling or the built-in embedder), score them
 // with MaxSim on the best backend here, print them best first. With --local and nothing else it ranks a
 // built-in sample, so a newcomer sees the whole pipeline run without a server or a GPU.
-import { readFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
-import { backendOption, cliProgress, intOption, scaleOption } from './common.js';
+import { backendOption, cliProgress, intOption, parseCliArgs, readLines, scaleOption, UsageError } from './common.js';
 import { EMBEDDER_HELP, EMBEDDER_OPTIONS, embedWithCliOptions } from './embed.js';
 import type { CliCommand } from './common.js';
 import { InvalidArgumentError } from '../core/errors.js';
@@ -19,7 +17,7 @@ documents it ranks a built-in sample: try \`webgpu-maxsim rerank --local\`.
 Options:
   --query TEXT           the query
   --doc TEXT             a document (repeat for more)
-  --docs-file FILE       documents, one per line, or JSONL with a "text" field per line
+  --docs-file FILE       documents, one per line, or JSONL with a "text" field per line; - reads stdin
   --top-k K              print the best K (default all)
   --scale sum|mean       sum over query tokens (default; ColBERT, vLLM /score) or mean (BGE-M3/FlagEmbedding)
   --backend B            auto (default) | cpu | webgpu
@@ -35,7 +33,7 @@ Examples:
 
 export const command: CliCommand = {
   async run(args) {
-    const { values, positionals } = parseArgs({
+    const { values, positionals } = parseCliArgs('rerank', {
       args,
       options: {
         ...EMBEDDER_OPTIONS,
@@ -116,28 +114,34 @@ export const command: CliCommand = {
   },
 };
 
-/** One document per line, or JSONL (`{"text": ...}` per line) when the first line is a JSON object. */
+/**
+ * One document per line, or JSONL (`{"text": ...}` per line) when the first non-empty line is a JSON object.
+ * `-` reads standard input. Read as a stream (readLines), which also refuses directories, devices and binary data.
+ */
 async function readDocsFile(path: string): Promise<string[]> {
-  const text = await readFile(path, 'utf8');
-  const lines = text.split(/\r?\n/);
-  const first = lines.find((l) => l.trim() !== '');
-  if (first === undefined) throw new InvalidArgumentError(`--docs-file ${path} has no documents`);
-  if (!first.trimStart().startsWith('{')) return lines.filter((l) => l.trim() !== '');
+  const name = path === '-' ? '--docs-file - (standard input)' : `--docs-file ${path}`;
   const docs: string[] = [];
-  lines.forEach((line, i) => {
-    if (line.trim() === '') return;
+  let jsonl: boolean | undefined;
+  let lineNumber = 0;
+  for await (const line of readLines('--docs-file', path)) {
+    lineNumber++;
+    if (line.trim() === '') continue;
+    jsonl ??= line.trimStart().startsWith('{');
+    if (!jsonl) {
+      docs.push(line);
+      continue;
+    }
     let parsed: unknown;
     try {
       parsed = JSON.parse(line);
     } catch (cause) {
-      throw new InvalidArgumentError(`--docs-file ${path} line ${i + 1} is not JSON (${(cause as Error).message})`);
+      throw new UsageError(`${name} line ${lineNumber} is not JSON (${(cause as Error).message})`);
     }
     const t = (parsed as { text?: unknown } | null)?.text;
-    if (typeof t !== 'string') {
-      throw new InvalidArgumentError(`--docs-file ${path} line ${i + 1} has no string "text" field`);
-    }
+    if (typeof t !== 'string') throw new UsageError(`${name} line ${lineNumber} has no string "text" field`);
     docs.push(t);
-  });
+  }
+  if (docs.length === 0) throw new UsageError(`${name} has no documents: put one per line (or JSONL with "text")`);
   return docs;
 }
 

@@ -209,7 +209,7 @@ describe('webgpu-maxsim rerank', () => {
     }
     await writeFile(jsonl, '{"text": "ok"}\n{"title": "no text"}\n');
     const bad = await cli(['rerank', '--local', '--query', 'q', '--docs-file', jsonl]);
-    expect(bad.code).toBe(1);
+    expect(bad.code).toBe(2); // a usage error: the file the option names
     expect(bad.stderr).toMatch(/line 2 has no string "text" field/);
   });
 
@@ -240,10 +240,10 @@ describe('webgpu-maxsim rerank', () => {
 
   it('refuses a query without documents, and bad options, on stderr', async () => {
     const noDocs = await cli(['rerank', '--local', '--query', 'q']);
-    expect(noDocs.code).toBe(1);
+    expect(noDocs.code).toBe(2);
     expect(noDocs.stderr).toMatch(/no documents/);
     const badScale = await cli(['rerank', '--local', '--scale', 'max']);
-    expect(badScale.code).toBe(1);
+    expect(badScale.code).toBe(2);
     expect(badScale.stderr).toMatch(/--scale is "max"/);
     const help = await cli(['rerank', '--help']);
     expect(help.code).toBe(0);
