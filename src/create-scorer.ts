@@ -55,6 +55,12 @@ export interface ScorerPlatform {
   readonly missingGpu: string;
   /** The CPU options under the caller's own (threads, how workers start). */
   readonly cpuDefaults: (given: CpuOptions | undefined) => CpuOptions;
+  /**
+   * For `'auto'` with no `gpu` or `device` given: why not to open this platform's GPU at all, found without
+   * opening it here (Node asks Dawn in a child process, so a software-only machine never prints Dawn's warnings);
+   * `undefined` to go ahead.
+   */
+  readonly autoVeto?: () => Promise<string | undefined>;
 }
 
 /** The universal platform: `navigator.gpu` and the runtime's Web Workers. */
@@ -108,6 +114,10 @@ export async function createScorerOn(platform: ScorerPlatform, options: ScorerOp
 
   let gpu = options.gpu;
   if (gpu === undefined && options.device === undefined) {
+    if (auto && platform.autoVeto !== undefined) {
+      const why = await platform.autoVeto();
+      if (why !== undefined) return onCpu(why);
+    }
     try {
       gpu = await platform.gpu();
     } catch (err) {

@@ -4,7 +4,7 @@
 import { createScorerOn, webPlatform, type ScorerOptions } from './create-scorer.js';
 import type { Scorer } from './core/scorer.js';
 import { nodeCpuOptions } from './node/cpu-workers.js';
-import { loadDawnGpu } from './node/dawn.js';
+import { dawnAutoVeto, loadDawnGpu } from './node/dawn.js';
 
 /**
  * The Node entry's `createScorer`: the options of the universal one, with Dawn (the `webgpu` package, loaded
@@ -19,6 +19,7 @@ export function createScorer(options: ScorerOptions = {}): Promise<Scorer> {
   return createScorerOn(
     {
       gpu: loadDawnGpu,
+      autoVeto: dawnAutoVeto,
       missingGpu: webPlatform.missingGpu,
       cpuDefaults: (given) => nodeCpuOptions(given),
     },
