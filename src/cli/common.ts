@@ -6,7 +6,7 @@ import { isatty } from 'node:tty';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { InvalidArgumentError, MaxsimError } from '../core/errors.js';
 import type { Scale } from '../core/reference.js';
-import type { BackendChoice } from '../core/scorer.js';
+import type { BackendChoice, ScorerInfo } from '../core/scorer.js';
 
 /** A CLI command: `run` gets the arguments after the command name and returns the exit code. */
 export interface CliCommand {
@@ -236,6 +236,17 @@ async function isTerminal(path: string): Promise<boolean> {
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * What scores, and why not WebGPU when the CPU does (`info.fallbackReason`: no adapter, a software adapter, a lost
+ * device, the CPU asked for), plus why fewer threads run than were asked for: for the CLI's output.
+ *
+ * @example
+ * describeBackend(scorer.info); // "cpu (wasm-simd, 2 threads); not WebGPU: the only WebGPU adapter is a software one (...)"
+ */
+export function describeBackend(info: ScorerInfo): string {
+  return `${info.summary}${info.fallbackReason === undefined ? '' : `; not WebGPU: ${info.fallbackReason}`}`;
 }
 
 /** Parses an integer option, with an error that names the option, the value and the bound. */

@@ -1,7 +1,16 @@
 // `webgpu-maxsim rerank`: embed a query and documents (vLLM /pooling or the built-in embedder), score them
 // with MaxSim on the best backend here, print them best first. With --local and nothing else it ranks a
 // built-in sample, so a newcomer sees the whole pipeline run without a server or a GPU.
-import { backendOption, cliProgress, intOption, parseCliArgs, readLines, scaleOption, UsageError } from './common.js';
+import {
+  backendOption,
+  cliProgress,
+  describeBackend,
+  intOption,
+  parseCliArgs,
+  readLines,
+  scaleOption,
+  UsageError,
+} from './common.js';
 import { EMBEDDER_HELP, EMBEDDER_OPTIONS, embedWithCliOptions } from './embed.js';
 import type { CliCommand } from './common.js';
 import { InvalidArgumentError } from '../core/errors.js';
@@ -21,7 +30,8 @@ Options:
   --top-k K              print the best K (default all)
   --scale sum|mean       sum over query tokens (default; ColBERT, vLLM /score) or mean (BGE-M3/FlagEmbedding)
   --backend B            auto (default) | cpu | webgpu
-  --json                 print {"backend": ..., "results": [{"index": ..., "score": ...}]} instead of a table
+  --json                 print {"backend", "fallbackReason" (why not WebGPU, when the CPU scores), "results":
+                         [{"index", "score"}]} instead of a table
 
 ${EMBEDDER_HELP}
   -h, --help             show this help
@@ -90,12 +100,16 @@ export const command: CliCommand = {
         progress.finish();
         if (values.json === true) {
           const results = ranked.map((r) => ({ index: r.index, score: r.score }));
-          process.stdout.write(`${JSON.stringify({ backend: scorer.backend, results })}\n`);
+          const why = scorer.info.fallbackReason;
+          process.stdout.write(
+            `${JSON.stringify({ backend: scorer.backend, ...(why === undefined ? {} : { fallbackReason: why }), results })}\n`,
+          );
           return 0;
         }
         const lines = [
           `Query: ${JSON.stringify(query)}`,
-          `${docs.length} documents, embedded by ${source}; MaxSim (${scale}) on ${scorer.info.summary}`,
+          `${docs.length} documents, embedded by ${source}; MaxSim (${scale})`,
+          `Scored on ${describeBackend(scorer.info)}`,
           '',
           `${'rank'.padStart(4)}  ${'index'.padStart(5)}  ${'score'.padStart(9)}  text`,
           ...ranked.map(

@@ -1,6 +1,7 @@
 // `webgpu-maxsim serve`: the edge rerank service (/rerank, /v1/rerank, /health) over /pooling or the built-in embedder.
 import {
   backendOption,
+  describeBackend,
   intOption,
   parseCliArgs,
   portOption,
@@ -125,7 +126,7 @@ export const command: CliCommand = {
     process.stdout.write(
       `webgpu-maxsim serve: listening on ${server.url} (POST /rerank, /v1/rerank; GET /health)\n` +
         `  embedder: ${poolingUrl === undefined ? `built-in hashing embedder (${cached.model}, lexical)` : `${poolingUrl}/pooling (${cached.model})`}\n` +
-        `  scorer:   ${scorer.info.summary}${apiKey ? '\n  api key:  required' : ''}\n`,
+        `  scorer:   ${describeBackend(scorer.info)}${apiKey ? '\n  api key:  required' : ''}\n`,
     );
     await stopSignal();
     await server.close();

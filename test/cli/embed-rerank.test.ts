@@ -148,8 +148,9 @@ describe('webgpu-maxsim rerank', () => {
     expect(stderr).toBe('');
     expect(code).toBe(0);
     const out = JSON.parse(stdout) as { backend: string; results: { index: number; score: number }[] };
-    expect(Object.keys(out)).toEqual(['backend', 'results']);
+    expect(Object.keys(out)).toEqual(['backend', 'fallbackReason', 'results']);
     expect(out.backend).toBe('cpu');
+    expect((out as { fallbackReason?: string }).fallbackReason).toBe("backend: 'cpu' was asked for");
     expect(out.results.map((r) => r.index)).toEqual([1, 0, 2]);
     const q = server.embedder.embedText(query);
     for (const r of out.results) {
@@ -185,6 +186,7 @@ describe('webgpu-maxsim rerank', () => {
     expect(table).toHaveLength(SAMPLE_DOCUMENTS.length);
     expect(table[0]).toMatch(/^\s+1\s+1\s+\d+\.\d{4}\s+Photosynthesis lets plants/);
     expect(stdout).toMatch(/rank\s+index\s+score\s+text/);
+    expect(stdout).toMatch(/^Scored on cpu \(wasm-simd, \d+ threads?\); not WebGPU: backend: 'cpu' was asked for$/m);
   });
 
   it('reads documents from a file: plain lines or JSONL with "text"', async () => {

@@ -45,6 +45,14 @@ describe('Dawn, probed before it is opened', () => {
     const run = await node([CLI, 'rerank', '--local', '--json']);
     expect(run.code, run.stderr).toBe(0);
     expect(run.stderr).not.toMatch(/artificially reduced|Warning:/);
-    expect(JSON.parse(run.stdout).backend).toBe('cpu');
+    expect(JSON.parse(run.stdout)).toMatchObject({
+      backend: 'cpu',
+      fallbackReason: expect.stringMatching(/^the only WebGPU adapter is a software one/),
+    });
+    // The table says it too, on the line that names the backend.
+    const table = await node([CLI, 'rerank', '--local']);
+    expect(table.stdout).toMatch(
+      /^Scored on cpu \(wasm-simd, .*\); not WebGPU: the only WebGPU adapter is a software one/m,
+    );
   });
 });
