@@ -1,3 +1,4 @@
+/// <reference types="@webgpu/types" preserve="true" />
 // The universal entry (browsers, Deno, Bun, Workers, and Node through the "node" condition's own entry): the
 // public names, listed on purpose. Everything else in src/ is internal and may change between releases.
 

@@ -1,3 +1,4 @@
+/// <reference types="@webgpu/types" preserve="true" />
 // The Node entry: the universal API with Node's createScorer (Dawn for WebGPU, one worker thread per core for
 // the CPU), plus Node-only pieces: an undici-backed /pooling client, an HTTP adapter for the rerank handler,
 // and the local vLLM /pooling stand-in.
