@@ -62,6 +62,18 @@ export function describeCliError(err: unknown): { message: string; exitCode: 1 |
     case 'ERR_SOCKET_BAD_PORT':
       return { message: '--port must be an integer from 0 to 65535 (0 picks a free one)', exitCode: 2 };
   }
+  // A file an option names (bench --from-json, --json): say which, and what is wrong with it.
+  const path = (err as { path?: unknown } | null)?.path;
+  const fileProblems: Record<string, string> = {
+    ENOENT: 'no such file or directory',
+    ENOTDIR: 'a part of the path is not a directory',
+    EISDIR: 'is a directory, not a file',
+    EACCES: 'permission denied',
+    EPERM: 'permission denied',
+  };
+  if (typeof path === 'string' && fileProblems[code] !== undefined) {
+    return { message: `${path}: ${fileProblems[code]}; check the path given to the command`, exitCode: 2 };
+  }
   return {
     message:
       `unexpected error: ${text}${code === '' ? '' : ` (${code})`}. ` +

@@ -149,6 +149,14 @@ describe('describeCliError', () => {
       message: 'port 80 on 0.0.0.0 needs privileges this process lacks: pick a --port above 1023 (0 picks a free one)',
       exitCode: 1,
     });
+    const missing = Object.assign(new Error("ENOENT: no such file or directory, open 'r.json'"), {
+      code: 'ENOENT',
+      path: 'r.json',
+    });
+    expect(describeCliError(missing)).toEqual({
+      message: 'r.json: no such file or directory; check the path given to the command',
+      exitCode: 2,
+    });
     const bug = describeCliError(new TypeError("Cannot read properties of undefined (reading 'x')"));
     expect(bug.exitCode).toBe(1);
     expect(bug.message).toMatch(
