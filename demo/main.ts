@@ -123,7 +123,7 @@ function forgetScorer(choice: BackendChoice): void {
   void pending?.then((scorer) => scorer.destroy()).catch(() => undefined);
 }
 
-function backendLabel(scorer: Scorer): string {
+function backendLabel(scorer: Scorer, choice: BackendChoice): string {
   const { info } = scorer;
   if (info.backend === 'webgpu' && info.adapter !== undefined) {
     const a = info.adapter;
@@ -132,7 +132,9 @@ function backendLabel(scorer: Scorer): string {
   }
   if (info.backend === 'cpu') {
     const threads = info.threads ?? 1;
-    return `cpu · ${info.kernel ?? 'kernel'}, ${threads} thread${threads === 1 ? '' : 's'}`;
+    // Why not WebGPU (no adapter, a software one, a lost device), unless the CPU was simply asked for.
+    const why = info.fallbackReason === undefined || choice === 'cpu' ? '' : ` · not WebGPU: ${info.fallbackReason}`;
+    return `cpu · ${info.kernel ?? 'kernel'}, ${threads} thread${threads === 1 ? '' : 's'}${why}`;
   }
   return info.summary;
 }
@@ -308,7 +310,7 @@ async function rank(): Promise<void> {
     }
     const t3 = performance.now();
 
-    ui.backend.textContent = backendLabel(scorer);
+    ui.backend.textContent = backendLabel(scorer, choice);
     ui.backend.dataset.backend = scorer.backend;
     const tokens = embedded.docs.reduce((n, d) => n + d.rows, 0);
     ui.timings.textContent =

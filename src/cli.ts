@@ -2,7 +2,7 @@
 // The CLI: a thin layer over the public API. Each command lives in its own cli-*.ts module, loaded only when
 // it runs, so `--help` stays instant and a command's dependencies (Dawn, undici, puppeteer) load on demand.
 import { readFileSync } from 'node:fs';
-import { reportError, type CliCommand } from './cli/common.js';
+import { nearest, reportError, type CliCommand } from './cli/common.js';
 
 const commands = new Map<string, { summary: string; load: () => Promise<{ command: CliCommand }> }>();
 
@@ -44,7 +44,11 @@ async function main(argv: string[]): Promise<number> {
   }
   const entry = commands.get(first);
   if (entry === undefined) {
-    process.stderr.write(`webgpu-maxsim: unknown command '${first}'\n\n${usage()}\n`);
+    const guess = nearest(first, [...commands.keys()]);
+    process.stderr.write(
+      `webgpu-maxsim: unknown command '${first}'${guess === undefined ? '' : `; did you mean '${guess}'?`} ` +
+        '(webgpu-maxsim --help lists the commands)\n',
+    );
     return 2;
   }
   const { command } = await entry.load();

@@ -3,7 +3,13 @@
 // and exports one createScorer built on createScorerOn.
 import { BackendUnavailableError, InvalidArgumentError } from './core/errors.js';
 import { checkScale, type Scale } from './core/reference.js';
-import { createScorerFromEngine, type BackendChoice, type Scorer, type ScoringEngine } from './core/scorer.js';
+import {
+  createScorerFromEngine,
+  type BackendChoice,
+  type Scorer,
+  type ScorerInfo,
+  type ScoringEngine,
+} from './core/scorer.js';
 import { createCpuEngine, type CpuOptions } from './cpu/engine.js';
 import { withCpuFallback } from './fallback-engine.js';
 import { adoptMaxsimDevice, createMaxsimDevice, describeAdapter, type MaxsimDevice } from './webgpu/device.js';
@@ -49,6 +55,12 @@ export interface ScorerPlatform {
   readonly missingGpu: string;
   /** The CPU options under the caller's own (threads, how workers start). */
   readonly cpuDefaults: (given: CpuOptions | undefined) => CpuOptions;
+  /**
+   * For `'auto'` with no `gpu` or `device` given: why not to open this platform's GPU at all, found without
+   * opening it here (Node asks Dawn in a child process, so a software-only machine never prints Dawn's warnings);
+   * `undefined` to go ahead.
+   */
+  readonly autoVeto?: () => Promise<string | undefined>;
 }
 
 /** The universal platform: `navigator.gpu` and the runtime's Web Workers. */
@@ -102,6 +114,10 @@ export async function createScorerOn(platform: ScorerPlatform, options: ScorerOp
 
   let gpu = options.gpu;
   if (gpu === undefined && options.device === undefined) {
+    if (auto && platform.autoVeto !== undefined) {
+      const why = await platform.autoVeto();
+      if (why !== undefined) return onCpu(why);
+    }
     try {
       gpu = await platform.gpu();
     } catch (err) {
@@ -151,7 +167,16 @@ function fallbackReason(err: unknown): string {
   return message.split(/\.\s/)[0]!.replace(/\.$/, '');
 }
 
-/** The CPU engine (a plain object of closures), its `info` saying why it runs instead of WebGPU. */
+/**
+ * The CPU engine (a plain object of closures), its `info` saying why it runs instead of WebGPU. The engine's own
+ * fields stay live (read through, not copied): a CPU engine whose workers fail to start changes `threads`.
+ */
 function explained<C>(engine: ScoringEngine<C>, reason: string): ScoringEngine<C> {
-  return { ...engine, info: { ...engine.info, fallbackReason: reason } };
+  const base = engine.info;
+  const info = {} as ScorerInfo;
+  for (const key of Object.keys(base) as (keyof ScorerInfo)[]) {
+    Object.defineProperty(info, key, { enumerable: true, get: () => base[key] });
+  }
+  Object.defineProperty(info, 'fallbackReason', { enumerable: true, value: reason });
+  return { ...engine, info };
 }

@@ -1,6 +1,6 @@
 // The CPU fallback of a WebGPU scorer, as a wrapper built where the backend is chosen: the WebGPU and CPU
 // engines never import each other (as in ONNX Runtime Web, where the fallback is the caller's ordered list).
-import type { PackedDocuments } from './core/packed-documents.js';
+import { hostCopy, type PackedDocuments } from './core/packed-documents.js';
 import type { ScorerInfo, ScoringEngine } from './core/scorer.js';
 import type { CpuEngine } from './cpu/engine.js';
 import { DeviceLostError } from './webgpu/errors.js';
@@ -48,11 +48,13 @@ export function withCpuFallback(gpu: WebGpuEngine, startCpu: () => Promise<CpuEn
     },
     info,
     upload: async (packed) => {
-      if (onCpu()) return { gpu: undefined, host: packed };
+      // The host copy is packed now: it must not follow later changes to the caller's documents.
+      const host = hostCopy(packed);
+      if (onCpu()) return { gpu: undefined, host };
       try {
-        return { gpu: await gpu.upload(packed), host: packed };
+        return { gpu: await gpu.upload(host), host };
       } catch (err) {
-        if (err instanceof DeviceLostError) return { gpu: undefined, host: packed };
+        if (err instanceof DeviceLostError) return { gpu: undefined, host };
         throw err;
       }
     },

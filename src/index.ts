@@ -1,9 +1,19 @@
+/// <reference types="@webgpu/types" preserve="true" />
 // The universal entry (browsers, Deno, Bun, Workers, and Node through the "node" condition's own entry): the
 // public names, listed on purpose. Everything else in src/ is internal and may change between releases.
 
 // Scoring: create a scorer, upload documents once, score and rerank.
 export { createScorer, type ScorerOptions } from './create-scorer.js';
-export type { Backend, BackendChoice, Corpus, RerankOptions, Scorer, ScorerInfo } from './core/scorer.js';
+export type {
+  Backend,
+  BackendChoice,
+  Corpus,
+  RerankOptions,
+  Scorer,
+  ScorerInfo,
+  UploadOptions,
+  UploadProgress,
+} from './core/scorer.js';
 export type { CpuOptions } from './cpu/engine.js';
 export type { CpuWorker, CpuWorkerEvents, CpuWorkerFactory } from './cpu/threads.js';
 

@@ -1,10 +1,11 @@
+/// <reference types="@webgpu/types" preserve="true" />
 // The Node entry: the universal API with Node's createScorer (Dawn for WebGPU, one worker thread per core for
 // the CPU), plus Node-only pieces: an undici-backed /pooling client, an HTTP adapter for the rerank handler,
 // and the local vLLM /pooling stand-in.
 import { createScorerOn, webPlatform, type ScorerOptions } from './create-scorer.js';
 import type { Scorer } from './core/scorer.js';
 import { nodeCpuOptions } from './node/cpu-workers.js';
-import { loadDawnGpu } from './node/dawn.js';
+import { dawnAutoVeto, loadDawnGpu } from './node/dawn.js';
 
 /**
  * The Node entry's `createScorer`: the options of the universal one, with Dawn (the `webgpu` package, loaded
@@ -19,6 +20,7 @@ export function createScorer(options: ScorerOptions = {}): Promise<Scorer> {
   return createScorerOn(
     {
       gpu: loadDawnGpu,
+      autoVeto: dawnAutoVeto,
       missingGpu: webPlatform.missingGpu,
       cpuDefaults: (given) => nodeCpuOptions(given),
     },
@@ -27,7 +29,16 @@ export function createScorer(options: ScorerOptions = {}): Promise<Scorer> {
 }
 
 export type { ScorerOptions } from './create-scorer.js';
-export type { Backend, BackendChoice, Corpus, RerankOptions, Scorer, ScorerInfo } from './core/scorer.js';
+export type {
+  Backend,
+  BackendChoice,
+  Corpus,
+  RerankOptions,
+  Scorer,
+  ScorerInfo,
+  UploadOptions,
+  UploadProgress,
+} from './core/scorer.js';
 export type { CpuOptions } from './cpu/engine.js';
 export type { CpuWorker, CpuWorkerEvents, CpuWorkerFactory } from './cpu/threads.js';
 export {

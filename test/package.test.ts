@@ -24,13 +24,65 @@ describe('package entries', () => {
     ].join('\n');
     const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: root });
     expect(JSON.parse(stdout)).toEqual({ core: 'function', node: 'function', score: 1 });
-    const exportsMap = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).exports as Record<string, object>;
-    for (const entry of ['.', './node']) expect(Object.keys(exportsMap[entry]!)[0]).toBe('types');
+    const exportsMap = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).exports as Record<
+      string,
+      Record<string, unknown>
+    >;
+    // TypeScript takes the first condition it knows: `types` leads each object it can reach.
+    expect(Object.keys(exportsMap['./node']!)[0]).toBe('types');
+    expect(Object.keys(exportsMap['.']!['node'] as object)[0]).toBe('types');
+    const tsVisible = Object.keys(exportsMap['.']!).filter((k) => ['node', 'types', 'import', 'default'].includes(k));
+    expect(tsVisible).toEqual(['node', 'types', 'default']);
+  });
+
+  it("plain 'webgpu-maxsim' in Node is the Node entry: one worker thread per core, Dawn, the Node-only names", async () => {
+    const script = [
+      "import { availableParallelism } from 'node:os';",
+      "const plain = await import('webgpu-maxsim');",
+      "const node = await import('webgpu-maxsim/node');",
+      'const byDefault = await plain.createScorer({ backend: "cpu" });',
+      'const two = await plain.createScorer({ backend: "cpu", cpu: { threads: 2 } });',
+      'console.log(JSON.stringify({ cores: availableParallelism(), same: plain.createScorer === node.createScorer,',
+      '  loadDawnGpu: typeof plain.loadDawnGpu, threads: byDefault.info.threads, two: two.info.threads,',
+      '  reason: byDefault.info.threadsReason ?? null }));',
+      'byDefault.destroy(); two.destroy();',
+    ].join('\n');
+    const { stdout, stderr } = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: root });
+    const out = JSON.parse(stdout) as Record<string, unknown>;
+    expect(out).toEqual({
+      cores: out['cores'],
+      same: true,
+      loadDawnGpu: 'function',
+      threads: out['cores'],
+      two: 2,
+      reason: null,
+    });
+    expect(stderr).toBe('');
+  });
+
+  it('the universal entry says (and warns once) when threads asked for are dropped, instead of ignoring them', async () => {
+    // dist/index.js directly: what a browser bundle run in Node 20 (no Worker, no navigator) gets.
+    const script = [
+      "const core = await import('./dist/index.js');",
+      'const a = await core.createScorer({ backend: "cpu", cpu: { threads: 2 } });',
+      'const b = await core.createScorer({ backend: "cpu", cpu: { threads: 2 } });',
+      'const c = await core.createScorer({ backend: "cpu" });',
+      'console.log(JSON.stringify({ a: a.info, c: c.info }));',
+    ].join('\n');
+    const { stdout, stderr } = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: root });
+    const { a, c } = JSON.parse(stdout) as Record<string, Record<string, unknown>>;
+    expect(a).toMatchObject({ threads: 1, threadsReason: '2 asked for, but this runtime has no Worker' });
+    expect(a!['summary']).toBe('cpu (wasm-simd, 1 thread; 2 asked for, but this runtime has no Worker)');
+    expect(c!['threadsReason']).toBeUndefined(); // the default here is one thread: nothing was dropped
+    expect(stderr.trim().split('\n')).toEqual([
+      "webgpu-maxsim: cpu.threads is 2, but this runtime has no Worker: the CPU backend runs on 1 thread. In Node, import 'webgpu-maxsim' (its Node entry starts worker_threads); elsewhere pass cpu: { workers }.",
+    ]);
   });
 
   it('lists its public names on purpose: ./node has every name of the core, internals stay internal', async () => {
     const script = [
-      "const core = await import('webgpu-maxsim');",
+      // The universal entry as browsers, Deno, Bun and Workers get it (Node gets ./node through "node").
+      "const core = await import('./dist/index.js');",
       "const node = await import('webgpu-maxsim/node');",
       "const worker = import.meta.resolve('webgpu-maxsim/cpu-worker');",
       'console.log(JSON.stringify({ core: Object.keys(core), node: Object.keys(node), worker }));',

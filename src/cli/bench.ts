@@ -3,8 +3,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname } from 'node:path';
-import { parseArgs } from 'node:util';
-import { intOption, type CliCommand } from './common.js';
+import { intOption, parseCliArgs, type CliCommand } from './common.js';
 import { InvalidArgumentError } from '../core/errors.js';
 import { DEFAULT_BENCH_SEED, parseWorkloadList, WORKLOADS, WORKLOAD_IDS } from '../bench/workloads.js';
 import { parseBackendList, parsePrecisionList, runBenchmarks, type BenchReport } from '../bench/harness.js';
@@ -57,7 +56,7 @@ report says so. Example: webgpu-maxsim bench --workload W1,W3 --backend cpu,nump
 
 export const command: CliCommand = {
   async run(args) {
-    const { values } = parseArgs({
+    const { values } = parseCliArgs('bench', {
       args,
       options: {
         workload: { type: 'string', default: 'all' },

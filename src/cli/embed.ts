@@ -1,8 +1,8 @@
 // `webgpu-maxsim embed`: vLLM's multi_vector_retrieval_client.py as a command. Posts texts to /pooling (or
 // embeds them with the built-in hashing embedder) and prints each matrix's shape. Also home of the server
 // options shared with `rerank`.
-import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { intOption, type CliCommand } from './common.js';
+import type { ParseArgsConfig } from 'node:util';
+import { cliProgress, intOption, parseCliArgs, portOption, type CliCommand, type CliProgress } from './common.js';
 import type { EmbedDtype, PoolingEncoding } from '../pooling/dtypes.js';
 import { createHashEmbedder } from '../embed/hash-embedder.js';
 import { createNodePoolingClient } from '../node/pooling-client.js';
@@ -35,6 +35,7 @@ export const EMBEDDER_OPTIONS = {
   'timeout-ms': { type: 'string', default: '120000' },
   retries: { type: 'string', default: '2' },
   local: { type: 'boolean' },
+  quiet: { type: 'boolean', short: 'q' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
 
@@ -57,7 +58,9 @@ export const EMBEDDER_HELP = `Server options (vLLM started with --pooler-config.
   --timeout-ms N         per request (default 120000)
   --retries N            retries of transient failures (default 2)
   --local                no server: the built-in hashing embedder (lexical, deterministic, not a neural
-                         model; --dim sets its width, default 1024)`;
+                         model; --dim sets its width, default 1024)
+  -q, --quiet            no progress on stderr (shown for 1,000+ texts, or once work takes a second: a bar
+                         on a terminal, a line per tenth otherwise)`;
 
 type EmbedderValues = { [K in keyof typeof EMBEDDER_OPTIONS]?: string | boolean | undefined };
 
@@ -73,11 +76,19 @@ export interface CliEmbedding {
  * Embeds `texts` as the shared CLI options say: with the built-in hashing embedder (`--local`) or a vLLM
  * `/pooling` server through the Node client.
  */
-export async function embedWithCliOptions(values: EmbedderValues, texts: readonly string[]): Promise<CliEmbedding> {
+export async function embedWithCliOptions(
+  values: EmbedderValues,
+  texts: readonly string[],
+  progress?: CliProgress,
+): Promise<CliEmbedding> {
   const dim = values.dim === undefined ? undefined : intOption('--dim', values.dim as string, 1);
   if (values.local === true) {
     const embedder = createHashEmbedder({ dim: dim ?? 1024 });
-    let matrices = texts.map((t) => embedder.embedText(t));
+    let matrices = texts.map((t, i) => {
+      progress?.update('embedding', i, texts.length, 'texts');
+      return embedder.embedText(t);
+    });
+    progress?.update('embedding', texts.length, texts.length, 'texts');
     if (values['drop-leading-token'] === true) {
       matrices = matrices.map((m) => ({ data: m.data.subarray(m.dim), rows: Math.max(0, m.rows - 1), dim: m.dim }));
     }
@@ -94,7 +105,7 @@ export async function embedWithCliOptions(values: EmbedderValues, texts: readonl
   const truncate = values.truncate === undefined ? undefined : intOption('--truncate', values.truncate as string, -1);
   const client = createNodePoolingClient({
     ...(values['base-url'] === undefined
-      ? { host: values.host as string, port: intOption('--port', values.port as string, 1) }
+      ? { host: values.host as string, port: portOption('--port', values.port as string) }
       : { baseUrl: values['base-url'] as string }),
     model: values.model as string,
     encoding,
@@ -110,7 +121,10 @@ export async function embedWithCliOptions(values: EmbedderValues, texts: readonl
     ...(values['drop-leading-token'] === true ? { dropLeadingToken: true } : {}),
   });
   try {
-    const { matrices, usage } = await client.embed(texts);
+    progress?.update('embedding', 0, texts.length, 'texts');
+    const { matrices, usage } = await client.embed(texts, {
+      ...(progress === undefined ? {} : { onProgress: (p) => progress.update('embedding', p.done, p.total, 'texts') }),
+    });
     const wire = encoding === 'float' ? 'float' : `${encoding} ${embedDtype}`;
     return { matrices, usage, source: `${values.model as string} at ${client.baseUrl} (${wire})` };
   } finally {
@@ -136,13 +150,20 @@ Examples:
 
 export const command: CliCommand = {
   async run(args) {
-    const { values, positionals } = parseArgs({ args, options: EMBEDDER_OPTIONS, allowPositionals: true });
+    const { values, positionals } = parseCliArgs('embed', { args, options: EMBEDDER_OPTIONS, allowPositionals: true });
     if (values.help === true) {
       process.stdout.write(`${HELP}\n`);
       return 0;
     }
     const texts = positionals.length > 0 ? positionals : SEED_PROMPTS;
-    const { matrices, usage } = await embedWithCliOptions(values, texts);
+    const progress = cliProgress({ noun: 'texts', quiet: values.quiet === true });
+    let embedded: CliEmbedding;
+    try {
+      embedded = await embedWithCliOptions(values, texts, progress);
+    } finally {
+      progress.finish();
+    }
+    const { matrices, usage } = embedded;
     const lines = matrices.map((m) => `Multi-vector shape: [${m.rows}, ${m.dim}]`);
     lines.push(`Usage: prompt_tokens=${usage.promptTokens} total_tokens=${usage.totalTokens}`);
     process.stdout.write(`${lines.join('\n')}\n`);

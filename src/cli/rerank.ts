@@ -1,9 +1,16 @@
 // `webgpu-maxsim rerank`: embed a query and documents (vLLM /pooling or the built-in embedder), score them
 // with MaxSim on the best backend here, print them best first. With --local and nothing else it ranks a
 // built-in sample, so a newcomer sees the whole pipeline run without a server or a GPU.
-import { readFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
-import { backendOption, intOption, scaleOption } from './common.js';
+import {
+  backendOption,
+  cliProgress,
+  describeBackend,
+  intOption,
+  parseCliArgs,
+  readLines,
+  scaleOption,
+  UsageError,
+} from './common.js';
 import { EMBEDDER_HELP, EMBEDDER_OPTIONS, embedWithCliOptions } from './embed.js';
 import type { CliCommand } from './common.js';
 import { InvalidArgumentError } from '../core/errors.js';
@@ -19,11 +26,12 @@ documents it ranks a built-in sample: try \`webgpu-maxsim rerank --local\`.
 Options:
   --query TEXT           the query
   --doc TEXT             a document (repeat for more)
-  --docs-file FILE       documents, one per line, or JSONL with a "text" field per line
+  --docs-file FILE       documents, one per line, or JSONL with a "text" field per line; - reads stdin
   --top-k K              print the best K (default all)
   --scale sum|mean       sum over query tokens (default; ColBERT, vLLM /score) or mean (BGE-M3/FlagEmbedding)
   --backend B            auto (default) | cpu | webgpu
-  --json                 print {"backend": ..., "results": [{"index": ..., "score": ...}]} instead of a table
+  --json                 print {"backend", "fallbackReason" (why not WebGPU, when the CPU scores), "results":
+                         [{"index", "score"}]} instead of a table
 
 ${EMBEDDER_HELP}
   -h, --help             show this help
@@ -35,7 +43,7 @@ Examples:
 
 export const command: CliCommand = {
   async run(args) {
-    const { values, positionals } = parseArgs({
+    const { values, positionals } = parseCliArgs('rerank', {
       args,
       options: {
         ...EMBEDDER_OPTIONS,
@@ -77,56 +85,77 @@ export const command: CliCommand = {
       );
     }
 
-    const { matrices, source } = await embedWithCliOptions(values, [query, ...docs]);
-    const [queryMatrix, ...docMatrices] = matrices;
-    const scorer = await createScorer({ backend, scale });
+    const progress = cliProgress({ noun: 'documents', quiet: values.quiet === true });
     try {
-      const ranked = await scorer.rerank(queryMatrix!, docMatrices, topK === undefined ? {} : { topK });
-      if (values.json === true) {
-        const results = ranked.map((r) => ({ index: r.index, score: r.score }));
-        process.stdout.write(`${JSON.stringify({ backend: scorer.backend, results })}\n`);
+      const { matrices, source } = await embedWithCliOptions(values, [query, ...docs], progress);
+      const [queryMatrix, ...docMatrices] = matrices;
+      matrices.length = 0;
+      const scorer = await createScorer({ backend, scale });
+      try {
+        const corpus = await scorer.upload(docMatrices, {
+          onProgress: (p) => progress.update('uploading', p.done, p.total),
+        });
+        docMatrices.length = 0; // the scorer holds its own copy now: the embeddings can go before scoring
+        const ranked = await scorer.rerank(queryMatrix!, corpus, topK === undefined ? {} : { topK });
+        progress.finish();
+        if (values.json === true) {
+          const results = ranked.map((r) => ({ index: r.index, score: r.score }));
+          const why = scorer.info.fallbackReason;
+          process.stdout.write(
+            `${JSON.stringify({ backend: scorer.backend, ...(why === undefined ? {} : { fallbackReason: why }), results })}\n`,
+          );
+          return 0;
+        }
+        const lines = [
+          `Query: ${JSON.stringify(query)}`,
+          `${docs.length} documents, embedded by ${source}; MaxSim (${scale})`,
+          `Scored on ${describeBackend(scorer.info)}`,
+          '',
+          `${'rank'.padStart(4)}  ${'index'.padStart(5)}  ${'score'.padStart(9)}  text`,
+          ...ranked.map(
+            (r, i) =>
+              `${String(i + 1).padStart(4)}  ${String(r.index).padStart(5)}  ${r.score.toFixed(4).padStart(9)}  ${preview(docs[r.index]!)}`,
+          ),
+        ];
+        process.stdout.write(`${lines.join('\n')}\n`);
         return 0;
+      } finally {
+        scorer.destroy();
       }
-      const lines = [
-        `Query: ${JSON.stringify(query)}`,
-        `${docs.length} documents, embedded by ${source}; MaxSim (${scale}) on ${scorer.info.summary}`,
-        '',
-        `${'rank'.padStart(4)}  ${'index'.padStart(5)}  ${'score'.padStart(9)}  text`,
-        ...ranked.map(
-          (r, i) =>
-            `${String(i + 1).padStart(4)}  ${String(r.index).padStart(5)}  ${r.score.toFixed(4).padStart(9)}  ${preview(docs[r.index]!)}`,
-        ),
-      ];
-      process.stdout.write(`${lines.join('\n')}\n`);
-      return 0;
     } finally {
-      scorer.destroy();
+      progress.finish();
     }
   },
 };
 
-/** One document per line, or JSONL (`{"text": ...}` per line) when the first line is a JSON object. */
+/**
+ * One document per line, or JSONL (`{"text": ...}` per line) when the first non-empty line is a JSON object.
+ * `-` reads standard input. Read as a stream (readLines), which also refuses directories, devices and binary data.
+ */
 async function readDocsFile(path: string): Promise<string[]> {
-  const text = await readFile(path, 'utf8');
-  const lines = text.split(/\r?\n/);
-  const first = lines.find((l) => l.trim() !== '');
-  if (first === undefined) throw new InvalidArgumentError(`--docs-file ${path} has no documents`);
-  if (!first.trimStart().startsWith('{')) return lines.filter((l) => l.trim() !== '');
+  const name = path === '-' ? '--docs-file - (standard input)' : `--docs-file ${path}`;
   const docs: string[] = [];
-  lines.forEach((line, i) => {
-    if (line.trim() === '') return;
+  let jsonl: boolean | undefined;
+  let lineNumber = 0;
+  for await (const line of readLines('--docs-file', path)) {
+    lineNumber++;
+    if (line.trim() === '') continue;
+    jsonl ??= line.trimStart().startsWith('{');
+    if (!jsonl) {
+      docs.push(line);
+      continue;
+    }
     let parsed: unknown;
     try {
       parsed = JSON.parse(line);
     } catch (cause) {
-      throw new InvalidArgumentError(`--docs-file ${path} line ${i + 1} is not JSON (${(cause as Error).message})`);
+      throw new UsageError(`${name} line ${lineNumber} is not JSON (${(cause as Error).message})`);
     }
     const t = (parsed as { text?: unknown } | null)?.text;
-    if (typeof t !== 'string') {
-      throw new InvalidArgumentError(`--docs-file ${path} line ${i + 1} has no string "text" field`);
-    }
+    if (typeof t !== 'string') throw new UsageError(`${name} line ${lineNumber} has no string "text" field`);
     docs.push(t);
-  });
+  }
+  if (docs.length === 0) throw new UsageError(`${name} has no documents: put one per line (or JSONL with "text")`);
   return docs;
 }
 

@@ -1,6 +1,5 @@
 // `webgpu-maxsim serve-pooling`: a local vLLM /pooling stand-in backed by the hashing embedder.
-import { parseArgs } from 'node:util';
-import { intOption, stopSignal, type CliCommand } from './common.js';
+import { intOption, parseCliArgs, portOption, stopSignal, type CliCommand } from './common.js';
 import { InvalidArgumentError } from '../core/errors.js';
 import {
   POOLING_SERVER_CONFIG_COMMANDS,
@@ -40,7 +39,7 @@ const MODES: readonly string[] = ['newest', 'v0.21', 'v0.13', 'v0.11', 'v0.10'];
 
 export const command: CliCommand = {
   async run(args) {
-    const { values } = parseArgs({
+    const { values } = parseCliArgs('serve-pooling', {
       args,
       options: {
         port: { type: 'string', default: '8000' },
@@ -69,7 +68,7 @@ export const command: CliCommand = {
       throw new InvalidArgumentError(`--mode is ${JSON.stringify(values.mode)}, expected one of ${MODES.join(', ')}`);
     }
     const server = await startPoolingServer({
-      port: intOption('--port', values.port, 0),
+      port: portOption('--port', values.port),
       host: values.host,
       dim: intOption('--dim', values.dim, 1),
       model: values.model,

@@ -1,6 +1,14 @@
 // `webgpu-maxsim serve`: the edge rerank service (/rerank, /v1/rerank, /health) over /pooling or the built-in embedder.
-import { parseArgs } from 'node:util';
-import { backendOption, intOption, scaleOption, stopSignal, type CliCommand } from './common.js';
+import {
+  backendOption,
+  describeBackend,
+  intOption,
+  parseCliArgs,
+  portOption,
+  scaleOption,
+  stopSignal,
+  type CliCommand,
+} from './common.js';
 import { InvalidArgumentError } from '../core/errors.js';
 import { createHashEmbedder } from '../embed/hash-embedder.js';
 import { createScorer } from '../node.js';
@@ -46,7 +54,7 @@ Stops cleanly on Ctrl-C (SIGINT) or SIGTERM.`;
 
 export const command: CliCommand = {
   async run(args) {
-    const { values } = parseArgs({
+    const { values } = parseCliArgs('serve', {
       args,
       options: {
         port: { type: 'string', default: '8080' },
@@ -75,6 +83,7 @@ export const command: CliCommand = {
     if (values.local === true && values['pooling-url'] !== undefined) {
       throw new InvalidArgumentError('--local and --pooling-url exclude each other: pick one embedder');
     }
+    const port = portOption('--port', values.port); // checked before anything starts (Dawn, the embedder)
     const backend = backendOption(values.backend);
     const scale = scaleOption(values.scale);
     const timeoutMs = intOption('--timeout-ms', values['timeout-ms'], 1);
@@ -113,11 +122,11 @@ export const command: CliCommand = {
       onError: (err) =>
         process.stderr.write(`webgpu-maxsim serve: ${err instanceof Error ? err.message : String(err)}\n`),
     });
-    const server = await serveHandler(handler, { port: intOption('--port', values.port, 0), host: values.host });
+    const server = await serveHandler(handler, { port, host: values.host });
     process.stdout.write(
       `webgpu-maxsim serve: listening on ${server.url} (POST /rerank, /v1/rerank; GET /health)\n` +
         `  embedder: ${poolingUrl === undefined ? `built-in hashing embedder (${cached.model}, lexical)` : `${poolingUrl}/pooling (${cached.model})`}\n` +
-        `  scorer:   ${scorer.info.summary}${apiKey ? '\n  api key:  required' : ''}\n`,
+        `  scorer:   ${describeBackend(scorer.info)}${apiKey ? '\n  api key:  required' : ''}\n`,
     );
     await stopSignal();
     await server.close();

@@ -31,6 +31,11 @@ export interface ScorerInfo {
   /** Worker threads in use, for CPU kernels that have them. */
   readonly threads?: number;
   /**
+   * Why `threads` is lower than asked for (or than the default of one per core): no `Worker` in this runtime,
+   * the single-threaded TypeScript kernel, or worker threads that failed to start. Absent when nothing was dropped.
+   */
+  readonly threadsReason?: string | undefined;
+  /**
    * Why the CPU scores although WebGPU could have been asked for: no WebGPU in the runtime, no adapter, a
    * software adapter, a failed device, a lost device, or `backend: 'cpu'` asked for. Absent on WebGPU.
    */
@@ -47,6 +52,21 @@ export interface Corpus {
   readonly totalTokens: number;
   readonly destroyed: boolean;
   destroy(): void;
+}
+
+/** How far an upload is: `done` of `total` documents resident. */
+export interface UploadProgress {
+  readonly done: number;
+  readonly total: number;
+}
+
+/** Options for {@link Scorer.upload}. */
+export interface UploadOptions {
+  /**
+   * Called as documents become resident (`{ done, total }`, the shape of the /pooling client's progress), at least
+   * once at the start and once at the end.
+   */
+  readonly onProgress?: (progress: UploadProgress) => void;
 }
 
 /** Options for {@link Scorer.rerank}. */
@@ -69,8 +89,11 @@ export interface Scorer {
   readonly backend: Backend;
   readonly info: ScorerInfo;
   readonly scale: Scale;
-  /** Packs and uploads documents once, for many `score`/`rerank` calls. */
-  upload(docs: readonly TokenMatrix[]): Promise<Corpus>;
+  /**
+   * Makes documents resident once, for many `score`/`rerank` calls. The scorer keeps its own copy: changing the
+   * documents after the returned promise settles changes no score (do not change them before).
+   */
+  upload(docs: readonly TokenMatrix[], options?: UploadOptions): Promise<Corpus>;
   /** One Float32Array per query, one score per document, in document order. */
   score(queries: readonly TokenMatrix[], docs: readonly TokenMatrix[] | Corpus): Promise<Float32Array[]>;
   /** Documents best first (ties: lower index first), the best `topK` or all. */
@@ -87,7 +110,12 @@ export interface Scorer {
 export interface ScoringEngine<C> {
   readonly backend: Backend;
   readonly info: ScorerInfo;
-  upload(packed: PackedDocuments): Promise<C>;
+  /**
+   * Makes `packed` resident. Read its rows with `forEachRowRun` / `copyPackedRows` where they are copied anyway
+   * (`packed.data` packs the whole corpus first), and before the returned promise settles: the caller's documents
+   * are the source until then. `onProgress` may be called as documents become resident.
+   */
+  upload(packed: PackedDocuments, onProgress?: (progress: UploadProgress) => void): Promise<C>;
   score(queries: readonly TokenMatrix[], corpus: C): Promise<Float32Array[]>;
   release(corpus: C): void;
   destroy(): void;
@@ -141,9 +169,23 @@ export function createScorerFromEngine<C>(engine: ScoringEngine<C>, scale: Scale
     if (destroyed) throw new DestroyedError('Scorer');
   };
 
-  const uploadPacked = async (docs: readonly TokenMatrix[], dim?: number): Promise<CorpusHandle<C>> => {
+  const uploadPacked = async (
+    docs: readonly TokenMatrix[],
+    dim?: number,
+    onProgress?: (progress: UploadProgress) => void,
+  ): Promise<CorpusHandle<C>> => {
     const packed = packDocuments(docs, dim);
-    const inner = (await engine.upload(packed)) as C;
+    let reported: UploadProgress | undefined;
+    const report =
+      onProgress === undefined
+        ? undefined
+        : (progress: UploadProgress): void => {
+            reported = progress;
+            onProgress(progress);
+          };
+    report?.({ done: 0, total: packed.count });
+    const inner = (await engine.upload(packed, report)) as C;
+    if (report !== undefined && reported?.done !== packed.count) report({ done: packed.count, total: packed.count });
     const handle: CorpusHandle<C> = new CorpusHandle<C>(self, inner, packed, (c) => {
       live.delete(handle);
       engine.release(c);
@@ -212,9 +254,12 @@ export function createScorerFromEngine<C>(engine: ScoringEngine<C>, scale: Scale
       return engine.info;
     },
     scale,
-    upload: async (docs: readonly TokenMatrix[]) => {
+    upload: async (docs: readonly TokenMatrix[], options: UploadOptions = {}) => {
       alive();
-      return uploadPacked(docs);
+      if (options.onProgress !== undefined && typeof options.onProgress !== 'function') {
+        throw new InvalidArgumentError('upload() options.onProgress must be a function');
+      }
+      return uploadPacked(docs, undefined, options.onProgress);
     },
     score,
     rerank: async (query: TokenMatrix, docs: readonly TokenMatrix[] | Corpus, options: RerankOptions = {}) => {

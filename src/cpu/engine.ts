@@ -1,16 +1,16 @@
 import { maxsimPackedTs } from './typescript-kernel.js';
 import { startCpuWorkerPool, webWorkerFactory, type CpuWorkerFactory, type CpuWorkerPool } from './threads.js';
 import {
+  allocateWasmCorpusSlice,
   compileMaxsimWasm,
-  createWasmCorpusSlice,
   interleaveQuery,
   wasmSimdSupported,
   type InterleavedQuery,
   type WasmCorpusSlice,
 } from './wasm-kernel.js';
 import { BackendUnavailableError, InvalidArgumentError } from '../core/errors.js';
-import type { PackedDocuments } from '../core/packed-documents.js';
-import type { ScoringEngine, ScorerInfo } from '../core/scorer.js';
+import { copyPackedRows, forEachRowRun, hostCopy, type PackedDocuments } from '../core/packed-documents.js';
+import type { ScoringEngine, ScorerInfo, UploadProgress } from '../core/scorer.js';
 import type { TokenMatrix } from '../core/token-matrix.js';
 
 /** Options for the CPU backend (`createScorer({ backend: 'cpu', cpu: { ... } })`). */
@@ -76,7 +76,18 @@ export async function createCpuEngine(options: CpuOptions = {}): Promise<CpuEngi
   if (!Number.isInteger(requestedThreads) || requestedThreads < 1) {
     throw new InvalidArgumentError(`cpu.threads must be an integer >= 1, got ${String(requestedThreads)}`);
   }
-  if (choice === 'typescript') return typescriptEngine(undefined);
+  // Threads asked for explicitly and dropped get a console warning as well as info.threadsReason.
+  const dropThreads = (reason: string, fix = ''): string | undefined => {
+    if (requestedThreads <= 1) return undefined;
+    if (options.threads !== undefined) {
+      warnOnce(
+        `webgpu-maxsim: cpu.threads is ${requestedThreads}, but ${reason}: the CPU backend runs on 1 thread.${fix}`,
+      );
+    }
+    return `${requestedThreads} asked for, but ${reason}`;
+  };
+  const singleThreadedTs = 'the TypeScript kernel is single-threaded';
+  if (choice === 'typescript') return typescriptEngine(undefined, dropThreads(singleThreadedTs));
   const loaded = await loadKernel(options.wasmModule);
   if (typeof loaded === 'string') {
     if (choice === 'wasm-simd') {
@@ -84,11 +95,32 @@ export async function createCpuEngine(options: CpuOptions = {}): Promise<CpuEngi
         `The WASM SIMD CPU kernel cannot run here: ${loaded}. Use cpu: { kernel: 'auto' } to fall back to TypeScript.`,
       );
     }
-    return typescriptEngine(loaded);
+    return typescriptEngine(loaded, dropThreads(singleThreadedTs));
   }
   const factory = options.workers ?? webWorkerFactory();
-  const threads = factory === undefined ? 1 : requestedThreads;
-  return wasmEngine(loaded, threads, factory);
+  if (factory === undefined) {
+    const reason = dropThreads(
+      'this runtime has no Worker',
+      " In Node, import 'webgpu-maxsim' (its Node entry starts worker_threads); elsewhere pass cpu: { workers }.",
+    );
+    return wasmEngine(loaded, 1, undefined, reason);
+  }
+  return wasmEngine(loaded, requestedThreads, factory, undefined);
+}
+
+const warned = new Set<string>();
+
+/** `console.warn`s a message once per process: a dropped thread count is worth one line, not one per scorer. */
+function warnOnce(message: string): void {
+  if (warned.has(message)) return;
+  warned.add(message);
+  console.warn(message);
+}
+
+/** `cpu (wasm-simd, 2 threads)`, with what was dropped and why when fewer threads run than were asked for. */
+function cpuSummary(kernel: string, threads: number, threadsReason: string | undefined, extra?: string): string {
+  const notes = [threadsReason, extra].filter((n) => n !== undefined).join('; ');
+  return `cpu (${kernel}, ${threads} thread${threads === 1 ? '' : 's'}${notes === '' ? '' : `; ${notes}`})`;
 }
 
 function defaultThreads(): number {
@@ -115,17 +147,24 @@ async function loadKernel(given: WebAssembly.Module | undefined): Promise<WebAss
   }
 }
 
-function typescriptEngine(whyNotWasm: string | undefined): CpuEngine {
+function typescriptEngine(whyNotWasm: string | undefined, threadsReason: string | undefined): CpuEngine {
   const info: ScorerInfo = {
     backend: 'cpu',
-    summary: `cpu (typescript, 1 thread${whyNotWasm === undefined ? '' : `; no wasm-simd: ${whyNotWasm}`})`,
+    summary: cpuSummary(
+      'typescript',
+      1,
+      threadsReason,
+      whyNotWasm === undefined ? undefined : `no wasm-simd: ${whyNotWasm}`,
+    ),
     kernel: 'typescript',
     threads: 1,
+    ...(threadsReason === undefined ? {} : { threadsReason }),
   };
   return {
     backend: 'cpu',
     info,
-    upload: async (packed) => ({ kind: 'typescript', packed }),
+    // The kernel reads packed rows: pack them now (scores must not follow later changes to the caller's documents).
+    upload: async (packed) => ({ kind: 'typescript', packed: hostCopy(packed) }),
     score: async (queries, corpus) => {
       const packed = 'kind' in corpus ? (corpus.kind === 'typescript' ? corpus.packed : undefined) : corpus;
       if (packed === undefined) throw new InvalidArgumentError('corpus was uploaded by another CPU engine');
@@ -144,43 +183,58 @@ function typescriptEngine(whyNotWasm: string | undefined): CpuEngine {
   };
 }
 
-function wasmEngine(module: WebAssembly.Module, threads: number, factory: CpuWorkerFactory | undefined): CpuEngine {
+function wasmEngine(
+  module: WebAssembly.Module,
+  threads: number,
+  factory: CpuWorkerFactory | undefined,
+  threadsReason: string | undefined,
+): CpuEngine {
   const info: ScorerInfo = {
     backend: 'cpu',
-    summary: `cpu (wasm-simd, ${threads} thread${threads === 1 ? '' : 's'})`,
+    get summary() {
+      return cpuSummary('wasm-simd', threads, threadsReason);
+    },
     kernel: 'wasm-simd',
-    threads,
+    get threads() {
+      return threads;
+    },
+    get threadsReason() {
+      return threadsReason;
+    },
   };
-  let pool: Promise<CpuWorkerPool> | undefined;
+  /** The worker pool once asked for; `undefined` inside when it failed to start (then the calling thread scores). */
+  let pool: Promise<CpuWorkerPool | undefined> | undefined;
   let destroyed = false;
   let nextCorpus = 1;
 
-  const startPool = (): Promise<CpuWorkerPool> => {
-    // Started on the first corpus that needs threads, so small workloads never pay for them.
-    pool ??= startCpuWorkerPool(factory!, module, threads);
+  const startPool = (): Promise<CpuWorkerPool | undefined> => {
+    // Started on the first corpus that needs threads, so small workloads never pay for them. Workers that cannot
+    // start (Node refusing a flag, a bundler that dropped the worker file, a stale build) leave the calling thread
+    // to score: slower, never broken, and said in info and once on the console.
+    pool ??= startCpuWorkerPool(factory!, module, threads).catch((err: unknown) => {
+      const why = err instanceof Error ? err.message : String(err);
+      warnOnce(`webgpu-maxsim: the CPU worker threads did not start, so scoring runs on the calling thread: ${why}`);
+      threadsReason = `${threads} asked for, but the worker threads did not start: ${why}`;
+      threads = 1;
+      return undefined;
+    });
     return pool;
   };
 
-  const upload = async (packed: PackedDocuments): Promise<CpuCorpus> => {
+  const upload = async (
+    packed: PackedDocuments,
+    onProgress?: (progress: UploadProgress) => void,
+  ): Promise<CpuCorpus> => {
     const floats = packed.totalRows * Math.ceil(packed.dim / 4) * 4;
     const parts = Math.min(threads, Math.floor(floats / MIN_FLOATS_PER_THREAD), packed.count);
-    if (parts <= 1 || factory === undefined) {
-      return { kind: 'wasm', count: packed.count, slice: createWasmCorpusSlice(module, packed) };
-    }
-    const workers = await startPool();
+    const workers = parts <= 1 || factory === undefined ? undefined : await startPool();
+    if (workers === undefined) return uploadHere(packed, onProgress);
     const id = nextCorpus++;
     const ranges = splitByTokens(packed, parts);
-    const uploads = ranges.map((range, i) => {
-      const rowStart = packed.rowOffsets[range.first]!;
-      const rowEnd = packed.rowOffsets[range.first + range.count]!;
-      const data = packed.data.slice(rowStart * packed.dim, rowEnd * packed.dim);
-      const rowOffsets = new Uint32Array(range.count + 1);
-      for (let j = 0; j <= range.count; j++) rowOffsets[j] = packed.rowOffsets[range.first + j]! - rowStart;
-      return workers.call(i, { op: 'upload', corpus: id, dim: packed.dim, count: range.count, data, rowOffsets }, [
-        data.buffer,
-        rowOffsets.buffer,
-      ]);
-    });
+    const writer = documentProgress(packed, onProgress);
+    const uploads = ranges.map((range, i) =>
+      streamShare(workers, i, id, packed, range, writer(range.first, range.count)),
+    );
     const settled = await Promise.allSettled(uploads);
     const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (failed !== undefined) {
@@ -188,6 +242,62 @@ function wasmEngine(module: WebAssembly.Module, threads: number, factory: CpuWor
       throw failed.reason;
     }
     return { kind: 'threads', count: packed.count, id, parts: ranges };
+  };
+
+  /** The corpus in this thread's own WebAssembly memory, copied from the documents in pieces (no packed copy). */
+  const uploadHere = (packed: PackedDocuments, onProgress?: (progress: UploadProgress) => void): CpuCorpus => {
+    const fill = allocateWasmCorpusSlice(module, packed);
+    const progress = documentProgress(packed, onProgress)(0, packed.count);
+    const chunkRows = rowsPerChunk(packed.dim);
+    for (let row = 0; row < packed.totalRows; row += chunkRows) {
+      const end = Math.min(packed.totalRows, row + chunkRows);
+      forEachRowRun(packed, row, end, (first, data) => fill.writeRows(first, data));
+      progress(end);
+    }
+    if (packed.totalRows === 0) progress(0);
+    return { kind: 'wasm', count: packed.count, slice: fill.slice };
+  };
+
+  /**
+   * Sends worker `i` its share (documents `range`) without a copy of the share on this thread: the worker makes
+   * room once, then the rows go over in chunks of {@link CHUNK_BYTES}, at most {@link CHUNKS_IN_FLIGHT} at a time,
+   * each buffer transferred there and back and refilled. Peak memory is the workers' shares plus a few chunks.
+   */
+  const streamShare = async (
+    workers: CpuWorkerPool,
+    i: number,
+    id: number,
+    packed: PackedDocuments,
+    range: { readonly first: number; readonly count: number },
+    progress: (rowsDone: number) => void,
+  ): Promise<void> => {
+    const { dim } = packed;
+    const rowStart = packed.rowOffsets[range.first]!;
+    const rowEnd = packed.rowOffsets[range.first + range.count]!;
+    const rowOffsets = new Uint32Array(range.count + 1);
+    for (let j = 0; j <= range.count; j++) rowOffsets[j] = packed.rowOffsets[range.first + j]! - rowStart;
+    await workers.call(i, { op: 'allocate', corpus: id, dim, count: range.count, rowOffsets }, [rowOffsets.buffer]);
+    const chunkRows = rowsPerChunk(dim);
+    const free: Float32Array[] = [];
+    const inFlight: Promise<unknown>[] = [];
+    for (let row = rowStart; row < rowEnd; row += chunkRows) {
+      const rows = Math.min(chunkRows, rowEnd - row);
+      const data = free.pop() ?? new Float32Array(chunkRows * dim);
+      copyPackedRows(packed, row, row + rows, data);
+      const end = row + rows;
+      inFlight.push(
+        workers
+          .call(i, { op: 'write', corpus: id, firstRow: row - rowStart, rows, data }, [data.buffer as ArrayBuffer])
+          .then((reply) => {
+            if (reply.data !== undefined) free.push(reply.data);
+            progress(end);
+          }),
+      );
+      // Replies from one worker come in order: waiting for the oldest frees a buffer.
+      if (inFlight.length >= CHUNKS_IN_FLIGHT) await inFlight.shift();
+    }
+    await Promise.all(inFlight);
+    if (rowEnd === rowStart) progress(rowEnd);
   };
 
   const releaseParts = (workers: CpuWorkerPool, id: number, parts: number): void => {
@@ -206,6 +316,7 @@ function wasmEngine(module: WebAssembly.Module, threads: number, factory: CpuWor
       return queries.map((_, i) => all.slice(i * n, (i + 1) * n));
     }
     const workers = await startPool();
+    if (workers === undefined) throw new BackendUnavailableError('the CPU worker threads of this corpus are gone');
     const replies = await Promise.all(
       corpus.parts.map((_, i) => workers.call(i, { op: 'score', corpus: corpus.id, queries: interleaved })),
     );
@@ -221,9 +332,9 @@ function wasmEngine(module: WebAssembly.Module, threads: number, factory: CpuWor
   return {
     backend: 'cpu',
     info,
-    upload: async (packed) => {
+    upload: async (packed, onProgress) => {
       if (destroyed) throw new BackendUnavailableError('the CPU engine was destroyed');
-      return upload(packed);
+      return upload(packed, onProgress);
     },
     score: async (queries, corpus) => {
       if ('kind' in corpus) return scoreResident(queries, corpus);
@@ -241,8 +352,9 @@ function wasmEngine(module: WebAssembly.Module, threads: number, factory: CpuWor
       destroyed = true;
       const started = pool;
       pool = undefined;
-      // The pool may still be starting: destroy it when it is up (or nothing, if it failed to start).
-      started?.then((p) => p.destroy()).catch(() => undefined);
+      // The pool may still be starting: destroy it when it is up (or nothing, if it failed to start; the promise
+      // never rejects).
+      void started?.then((p) => p?.destroy());
     },
   };
 
@@ -250,9 +362,46 @@ function wasmEngine(module: WebAssembly.Module, threads: number, factory: CpuWor
     if (corpus.kind === 'wasm') corpus.slice.release();
     else if (corpus.kind === 'threads' && pool !== undefined) {
       const started = pool;
-      started.then((p) => releaseParts(p, corpus.id, corpus.parts.length)).catch(() => undefined);
+      void started.then((p) => {
+        if (p !== undefined) releaseParts(p, corpus.id, corpus.parts.length);
+      });
     }
   }
+}
+
+/**
+ * Rows per chunk of an upload: {@link CHUNK_BYTES} worth, at least one row. Against a round trip of ~0.1 ms per
+ * message, copying 8 MiB is the larger cost, and two chunks in flight per worker bound what an upload holds beyond
+ * the workers' shares to 16 MiB per thread (bench/upload-memory.mjs measures the peak).
+ */
+const CHUNK_BYTES = 8 * 2 ** 20;
+const CHUNKS_IN_FLIGHT = 2;
+
+function rowsPerChunk(dim: number): number {
+  return Math.max(1, Math.floor(CHUNK_BYTES / Math.max(4, dim * 4)));
+}
+
+/**
+ * `onProgress` in documents for an upload written in row chunks by one or several writers: `writer(first, count)`
+ * gives the writer of documents `first .. first + count` its callback, `rowsWritten(end)` (rows are numbered in
+ * the whole corpus), which counts that writer's documents whose rows all lie before `end` and reports the total
+ * over every writer. An empty document counts once the rows before it are written.
+ */
+function documentProgress(
+  packed: PackedDocuments,
+  onProgress: ((progress: UploadProgress) => void) | undefined,
+): (first: number, count: number) => (rowsWritten: number) => void {
+  let done = 0;
+  return (first, count) => {
+    let next = first;
+    return (rowsWritten) => {
+      if (onProgress === undefined) return;
+      const before = next;
+      while (next < first + count && packed.rowOffsets[next + 1]! <= rowsWritten) next++;
+      done += next - before;
+      onProgress({ done, total: packed.count });
+    };
+  };
 }
 
 /**

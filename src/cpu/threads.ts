@@ -48,7 +48,16 @@ export function webWorkerFactory(): CpuWorkerFactory | undefined {
     // recognise, so they emit the worker as its own chunk instead of inlining or dropping it.
     const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
     worker.onmessage = (event: MessageEvent) => events.message(event.data as CpuWorkerReply);
-    worker.onerror = (event: ErrorEvent) => events.error(event.error ?? new Error(event.message));
+    // A script that fails to load (a bundler that did not emit it: a 404) fires a plain Event, with no message.
+    worker.onerror = (event: ErrorEvent) =>
+      events.error(
+        event.error ??
+          new Error(
+            event.message ||
+              `the worker script ${new URL('./worker.js', import.meta.url).href} could not be loaded (a bundler may ` +
+                'not have emitted it; pass cpu: { workers } to start webgpu-maxsim/cpu-worker yourself)',
+          ),
+      );
     worker.onmessageerror = () => events.error(new Error('a message from the worker could not be deserialised'));
     return {
       postMessage: (message, transfer) => worker.postMessage(message, transfer),
@@ -89,6 +98,7 @@ export async function startCpuWorkerPool(
   size: number,
 ): Promise<CpuWorkerPool> {
   let failure: unknown;
+  let started = false;
   let nextJob = 1;
   const workers: CpuWorker[] = [];
   const pending: Map<number, Pending>[] = [];
@@ -105,30 +115,39 @@ export async function startCpuWorkerPool(
   for (let i = 0; i < size; i++) {
     const map = new Map<number, Pending>();
     pending.push(map);
-    const worker = factory({
-      message(reply) {
-        const p = map.get(reply.job);
-        if (p === undefined) return;
-        map.delete(reply.job);
-        if (map.size === 0) workers[i]?.unref?.();
-        if (reply.ok) p.resolve(reply);
-        else
-          p.reject(
-            reply.error.code === undefined
-              ? new CpuWorkerError(`CPU worker ${i}: ${reply.error.message}`)
-              : new MaxsimError(reply.error.code, reply.error.message),
+    let worker: CpuWorker;
+    try {
+      worker = factory({
+        message(reply) {
+          const p = map.get(reply.job);
+          if (p === undefined) return;
+          map.delete(reply.job);
+          if (map.size === 0) workers[i]?.unref?.();
+          if (reply.ok) p.resolve(reply);
+          else
+            p.reject(
+              reply.error.code === undefined
+                ? new CpuWorkerError(`CPU worker ${i}: ${reply.error.message}`)
+                : new MaxsimError(reply.error.code, reply.error.message),
+            );
+        },
+        error(error) {
+          fail(
+            started
+              ? new CpuWorkerError(
+                  `CPU worker ${i} failed: ${describeError(error)}. ` +
+                    'Scores from this scorer are unavailable; create a new scorer, or use cpu: { threads: 1 }.',
+                  { cause: error },
+                )
+              : new CpuWorkerError(`CPU worker ${i}: ${describeError(error)}`, { cause: error }),
           );
-      },
-      error(error) {
-        fail(
-          new CpuWorkerError(
-            `CPU worker ${i} failed: ${error instanceof Error ? error.message : String(error)}. ` +
-              'Scores from this scorer are unavailable; create a new scorer, or use cpu: { threads: 1 }.',
-            { cause: error },
-          ),
-        );
-      },
-    });
+        },
+      });
+    } catch (err) {
+      // A factory that throws (Node refusing the worker's options, a missing script): no raw error escapes.
+      fail(new CpuWorkerError(`CPU worker ${i}: ${describeError(err)}`, { cause: err }));
+      throw failure;
+    }
     worker.unref?.();
     workers.push(worker);
   }
@@ -168,5 +187,14 @@ export async function startCpuWorkerPool(
     pool.destroy();
     throw err;
   }
+  started = true;
   return pool;
+}
+
+/** An error's message for ours, never empty (a worker that failed to load may report none). */
+function describeError(error: unknown): string {
+  const text = error instanceof Error ? error.message : error === undefined || error === null ? '' : String(error);
+  if (text.trim() !== '') return text.replace(/\.$/, '');
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : 'no reason given (the worker script may be missing or failed to load)';
 }

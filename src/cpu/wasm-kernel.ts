@@ -125,6 +125,28 @@ type MaxsimExport = (
  * slice.release();
  */
 export function createWasmCorpusSlice(module: WebAssembly.Module, docs: DocumentRows): WasmCorpusSlice {
+  const fill = allocateWasmCorpusSlice(module, docs);
+  fill.writeRows(0, docs.data.subarray(0, (docs.rowOffsets[docs.count] ?? 0) * docs.dim));
+  return fill.slice;
+}
+
+/** A slice whose memory is allocated and whose rows are written in pieces (a corpus streamed to a worker). */
+export interface WasmCorpusFill {
+  /** Scores correctly once every row has been written. */
+  readonly slice: WasmCorpusSlice;
+  /** Copies whole rows (`data`: rows × dim floats, back to back) into place, from row `firstRow` on. */
+  writeRows(firstRow: number, data: Float32Array): void;
+}
+
+/**
+ * The memory and kernel of {@link createWasmCorpusSlice} for documents laid out by `rowOffsets`, with the rows
+ * still to write: the memory is the only copy of the corpus this thread holds.
+ *
+ * @example
+ * const fill = allocateWasmCorpusSlice(module, { rowOffsets, count, dim });
+ * fill.writeRows(0, firstChunk); fill.writeRows(firstChunk.length / dim, nextChunk);
+ */
+export function allocateWasmCorpusSlice(module: WebAssembly.Module, docs: Omit<DocumentRows, 'data'>): WasmCorpusFill {
   const { count, dim } = docs;
   const chunks = Math.ceil(dim / 4);
   const stride = chunks * 4;
@@ -136,13 +158,19 @@ export function createWasmCorpusSlice(module: WebAssembly.Module, docs: Document
   const instance = new WebAssembly.Instance(module, { env: { memory } });
   const maxsim = instance.exports['maxsim'] as MaxsimExport;
 
-  const heap = new Float32Array(memory.buffer, 0, rows * stride);
-  if (stride === dim) {
-    heap.set(docs.data.subarray(0, rows * dim));
-  } else {
-    // Zero padding per row keeps every kernel load inside its own row.
-    for (let r = 0; r < rows; r++) heap.set(docs.data.subarray(r * dim, (r + 1) * dim), r * stride);
-  }
+  const writeRows = (firstRow: number, data: Float32Array): void => {
+    const mem = memory;
+    if (mem === undefined) throw new Error('WasmCorpusSlice written after release()');
+    const n = dim === 0 ? 0 : Math.floor(data.length / dim);
+    if (firstRow < 0 || firstRow + n > rows) throw new RangeError(`rows ${firstRow}..${firstRow + n} of ${rows}`);
+    const heap = new Float32Array(mem.buffer, firstRow * stride * 4, n * stride);
+    if (stride === dim) {
+      heap.set(data.subarray(0, n * dim));
+    } else {
+      // Zero padding per row keeps every kernel load inside its own row.
+      for (let r = 0; r < n; r++) heap.set(data.subarray(r * dim, (r + 1) * dim), r * stride);
+    }
+  };
   new Uint32Array(memory.buffer, offsetsPtr, count + 1).set(docs.rowOffsets.subarray(0, count + 1));
 
   // Documents per kernel call: as many as fit in GROUP_BYTES (at least one).
@@ -159,7 +187,7 @@ export function createWasmCorpusSlice(module: WebAssembly.Module, docs: Document
     }
   }
 
-  return {
+  const slice: WasmCorpusSlice = {
     count,
     score(queries) {
       const mem = memory;
@@ -204,6 +232,7 @@ export function createWasmCorpusSlice(module: WebAssembly.Module, docs: Document
       memory = undefined;
     },
   };
+  return { slice, writeRows };
 }
 
 function align16(n: number): number {

@@ -1,22 +1,34 @@
-import { createWasmCorpusSlice, type InterleavedQuery, type WasmCorpusSlice } from './wasm-kernel.js';
+import { allocateWasmCorpusSlice, type InterleavedQuery, type WasmCorpusFill } from './wasm-kernel.js';
 
 /**
  * Bumped whenever the messages below change: a worker script from another build (a stale `dist/` next to
  * fresh sources) answers `init` with its own version, and the pool refuses it with a clear error.
  */
-export const CPU_WORKER_PROTOCOL = 1;
+export const CPU_WORKER_PROTOCOL = 2;
 
 /** Main thread → worker. */
 export type CpuWorkerRequest =
   | { readonly op: 'init'; readonly job: number; readonly protocol: number; readonly module: WebAssembly.Module }
   | {
-      readonly op: 'upload';
+      /** Makes room for a corpus share (its WebAssembly memory); the rows follow in `write`s. */
+      readonly op: 'allocate';
       readonly job: number;
       readonly corpus: number;
       readonly dim: number;
       readonly count: number;
-      readonly data: Float32Array;
       readonly rowOffsets: Uint32Array;
+    }
+  | {
+      /**
+       * The first `rows` rows of `data` (transferred) go to rows `firstRow ..` of the share; `data` comes back in
+       * the reply, transferred, so the main thread refills the same few buffers instead of allocating more.
+       */
+      readonly op: 'write';
+      readonly job: number;
+      readonly corpus: number;
+      readonly firstRow: number;
+      readonly rows: number;
+      readonly data: Float32Array;
     }
   | {
       readonly op: 'score';
@@ -28,7 +40,14 @@ export type CpuWorkerRequest =
 
 /** Worker → main thread: one reply per request, matched by `job`. */
 export type CpuWorkerReply =
-  | { readonly job: number; readonly ok: true; readonly protocol?: number; readonly scores?: Float32Array }
+  | {
+      readonly job: number;
+      readonly ok: true;
+      readonly protocol?: number;
+      readonly scores?: Float32Array;
+      /** A `write`'s buffer, handed back. */
+      readonly data?: Float32Array;
+    }
   | {
       readonly job: number;
       readonly ok: false;
@@ -48,7 +67,7 @@ export function createCpuWorkerHandler(
   post: (reply: CpuWorkerReply, transfer: ArrayBuffer[]) => void,
 ): (request: CpuWorkerRequest) => void {
   let module: WebAssembly.Module | undefined;
-  const corpora = new Map<number, WasmCorpusSlice>();
+  const corpora = new Map<number, WasmCorpusFill & { readonly dim: number }>();
   return (request) => {
     try {
       switch (request.op) {
@@ -56,22 +75,30 @@ export function createCpuWorkerHandler(
           module = request.module;
           post({ job: request.job, ok: true, protocol: CPU_WORKER_PROTOCOL }, []);
           return;
-        case 'upload': {
-          if (module === undefined) throw new Error('upload before init');
-          const { data, rowOffsets, count, dim } = request;
-          corpora.set(request.corpus, createWasmCorpusSlice(module, { data, rowOffsets, count, dim }));
+        case 'allocate': {
+          if (module === undefined) throw new Error('allocate before init');
+          const { rowOffsets, count, dim } = request;
+          corpora.set(request.corpus, { ...allocateWasmCorpusSlice(module, { rowOffsets, count, dim }), dim });
           post({ job: request.job, ok: true }, []);
           return;
         }
+        case 'write': {
+          const fill = corpora.get(request.corpus);
+          if (fill === undefined) throw new Error(`corpus ${request.corpus} is not allocated in this worker`);
+          const { data, rows, firstRow } = request;
+          fill.writeRows(firstRow, data.subarray(0, rows * fill.dim));
+          post({ job: request.job, ok: true, data }, [data.buffer as ArrayBuffer]);
+          return;
+        }
         case 'score': {
-          const slice = corpora.get(request.corpus);
-          if (slice === undefined) throw new Error(`corpus ${request.corpus} is not resident in this worker`);
-          const scores = slice.score(request.queries);
+          const fill = corpora.get(request.corpus);
+          if (fill === undefined) throw new Error(`corpus ${request.corpus} is not resident in this worker`);
+          const scores = fill.slice.score(request.queries);
           post({ job: request.job, ok: true, scores }, [scores.buffer as ArrayBuffer]);
           return;
         }
         case 'release':
-          corpora.get(request.corpus)?.release();
+          corpora.get(request.corpus)?.slice.release();
           corpora.delete(request.corpus);
           post({ job: request.job, ok: true }, []);
           return;

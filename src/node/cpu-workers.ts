@@ -4,6 +4,7 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { CpuOptions } from '../cpu/engine.js';
+import { CpuWorkerError } from '../cpu/errors.js';
 import type { CpuWorkerFactory, CpuWorkerEvents } from '../cpu/threads.js';
 import type { CpuWorkerReply } from '../cpu/worker-protocol.js';
 
@@ -29,9 +30,15 @@ export function nodeCpuWorkerFactory(): CpuWorkerFactory {
   const script = workerScript();
   return (events: CpuWorkerEvents) => {
     let terminating = false;
-    // Workers inherit the parent's Node flags; --input-type (set by `node -e` with ESM) is refused in a worker.
-    const execArgv = process.execArgv.filter((arg) => !arg.startsWith('--input-type'));
-    const worker = new Worker(script, { execArgv });
+    const path = fileURLToPath(script);
+    if (!existsSync(path)) {
+      throw new CpuWorkerError(
+        `the worker script ${path} is missing: a bundler that inlined webgpu-maxsim did not emit it. Keep ` +
+          'webgpu-maxsim external to the bundle (esbuild: --packages=external or --external:webgpu-maxsim), or ' +
+          'pass cpu: { workers } to start the threads yourself',
+      );
+    }
+    const worker = startWorker(script);
     worker.on('message', (reply: CpuWorkerReply) => events.message(reply));
     worker.on('error', (error) => events.error(error));
     worker.on('exit', (code) => {
@@ -47,6 +54,41 @@ export function nodeCpuWorkerFactory(): CpuWorkerFactory {
       unref: () => worker.unref(),
     };
   };
+}
+
+/**
+ * Starts the worker script with the parent's Node flags. Inheriting them (passing no `execArgv`) is what works:
+ * Node refuses an explicit `execArgv` holding process-wide or V8 flags (`--max-old-space-size`, `--expose-gc`,
+ * `--title`, `--stack-size`, `--abort-on-uncaught-exception`, `--experimental-wasm-*`) with
+ * ERR_WORKER_INVALID_EXEC_ARGV, but accepts them inherited. The one flag that must not be inherited is
+ * `--input-type` (`node --input-type=module -e ...`): a worker running a file refuses it. Then the flags are passed
+ * explicitly without it and without `-e`'s code, dropping whatever Node names as refused (those process-wide flags
+ * apply to every thread anyway), and at last none.
+ */
+function startWorker(script: URL): Worker {
+  const inherited = process.execArgv;
+  if (!inherited.some((arg) => arg.startsWith('--input-type'))) return new Worker(script);
+  let execArgv: string[] = [];
+  for (let i = 0; i < inherited.length; i++) {
+    const arg = inherited[i]!;
+    if (arg.startsWith('--input-type')) continue;
+    if (['-e', '--eval', '-p', '--print'].includes(arg)) {
+      i++; // and its code
+      continue;
+    }
+    if (/^--(eval|print)=/.test(arg)) continue;
+    execArgv.push(arg);
+  }
+  for (;;) {
+    try {
+      return new Worker(script, { execArgv });
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== 'ERR_WORKER_INVALID_EXEC_ARGV' || execArgv.length === 0) throw err;
+      const refused = /flags: (.*)$/.exec((err as Error).message)?.[1]?.split(', ') ?? [];
+      const kept = execArgv.filter((arg) => !refused.includes(arg));
+      execArgv = kept.length < execArgv.length ? kept : [];
+    }
+  }
 }
 
 /**

@@ -42,7 +42,9 @@ export type PoolingInput = string | readonly number[];
 
 /** Progress of an {@link PoolingClient.embed} call, reported after each finished request. */
 export interface PoolingProgress {
-  /** Inputs embedded so far. */
+  /** Inputs embedded so far (the `{ done, total }` shape of `scorer.upload`'s progress). */
+  readonly done: number;
+  /** Inputs embedded so far (the same as `done`). */
   readonly completed: number;
   readonly total: number;
   /** Requests finished so far, and in all. */
@@ -291,7 +293,7 @@ export class PoolingClient {
             requests += result.requests;
             completed += batch.inputs.length;
             requestsCompleted++;
-            const p = { completed, total: inputs.length, requestsCompleted, requests: batches.length };
+            const p = { done: completed, completed, total: inputs.length, requestsCompleted, requests: batches.length };
             for (const report of progress) report(p);
           } catch (error) {
             if (failure === undefined && !(error instanceof SiblingFailed)) {

@@ -180,7 +180,8 @@ describe('demo in Chromium with --enable-unsafe-webgpu (SwiftShader adapter)', (
     const state = await readPage(page); // the run on load, with the default choice 'auto'
     if (adapter.software) {
       expect(state.backendKind).toBe('cpu');
-      expect(state.backend).toMatch(/^cpu · /);
+      // The label says why not WebGPU: info.fallbackReason.
+      expect(state.backend).toMatch(/^cpu · wasm-simd, \d+ threads? · not WebGPU: .*software/i);
       expect(state.notice).toMatch(new RegExp(`auto chose the CPU.*${adapter.name}.*software`, 'i'));
     } else {
       expect(state.backendKind).toBe('webgpu');
@@ -208,6 +209,7 @@ describe('demo in Chromium with --enable-unsafe-webgpu (SwiftShader adapter)', (
   it('cpu, when asked for, ranks the same', async () => {
     const state = await rank(page, { 'backend-choice': 'cpu' });
     expect(state.backendKind).toBe('cpu');
+    expect(state.backend).not.toMatch(/not WebGPU/); // asked for: nothing to explain
     expect(state.notice).toBeNull();
     expectReferenceRanking(state, sampleReference);
   });
@@ -317,6 +319,7 @@ describe('demo in Chromium without WebGPU (no adapter)', () => {
   it('auto scores on the CPU, says WebGPU is missing, and ranks like the reference', async () => {
     const state = await readPage(page);
     expect(state.backendKind).toBe('cpu');
+    expect(state.backend).toMatch(/^cpu · .* · not WebGPU: No WebGPU adapter: requestAdapter\(\) returned null$/);
     expect(state.notice).toMatch(
       /WebGPU is missing: navigator\.gpu\.requestAdapter\(\) found no adapter.*Scoring on the CPU/,
     );

@@ -148,8 +148,9 @@ describe('webgpu-maxsim rerank', () => {
     expect(stderr).toBe('');
     expect(code).toBe(0);
     const out = JSON.parse(stdout) as { backend: string; results: { index: number; score: number }[] };
-    expect(Object.keys(out)).toEqual(['backend', 'results']);
+    expect(Object.keys(out)).toEqual(['backend', 'fallbackReason', 'results']);
     expect(out.backend).toBe('cpu');
+    expect((out as { fallbackReason?: string }).fallbackReason).toBe("backend: 'cpu' was asked for");
     expect(out.results.map((r) => r.index)).toEqual([1, 0, 2]);
     const q = server.embedder.embedText(query);
     for (const r of out.results) {
@@ -185,6 +186,7 @@ describe('webgpu-maxsim rerank', () => {
     expect(table).toHaveLength(SAMPLE_DOCUMENTS.length);
     expect(table[0]).toMatch(/^\s+1\s+1\s+\d+\.\d{4}\s+Photosynthesis lets plants/);
     expect(stdout).toMatch(/rank\s+index\s+score\s+text/);
+    expect(stdout).toMatch(/^Scored on cpu \(wasm-simd, \d+ threads?\); not WebGPU: backend: 'cpu' was asked for$/m);
   });
 
   it('reads documents from a file: plain lines or JSONL with "text"', async () => {
@@ -209,16 +211,41 @@ describe('webgpu-maxsim rerank', () => {
     }
     await writeFile(jsonl, '{"text": "ok"}\n{"title": "no text"}\n');
     const bad = await cli(['rerank', '--local', '--query', 'q', '--docs-file', jsonl]);
-    expect(bad.code).toBe(1);
+    expect(bad.code).toBe(2); // a usage error: the file the option names
     expect(bad.stderr).toMatch(/line 2 has no string "text" field/);
+  });
+
+  it('a 3,000-document rerank through /pooling shows its progress on stderr; --quiet silences it', async () => {
+    const file = join(dir, 'many.txt');
+    const docs = Array.from(
+      { length: 3000 },
+      (_, i) => `document ${i} about ${i % 7 === 0 ? 'France' : 'other things'}`,
+    );
+    await writeFile(file, `${docs.join('\n')}\n`);
+    const args = ['rerank', ...serverArgs(server), '--backend', 'cpu', '--json', '--top-k', '3', '--query', 'France'];
+    const loud = await cli([...args, '--docs-file', file]);
+    expect(loud.code, loud.stderr).toBe(0);
+    expect((JSON.parse(loud.stdout) as { results: unknown[] }).results).toHaveLength(3);
+    const lines = loud.stderr.trim().split('\n');
+    // Not a terminal here: plain lines, a tenth of the work apart, ending at the whole.
+    expect(lines[0]).toBe('embedding 0/3,001 texts 0%');
+    expect(lines).toContain('embedding 3,001/3,001 texts 100%');
+    expect(lines.at(-1)).toBe('uploading 3,000/3,000 documents 100%');
+    expect(lines.filter((l) => /^embedding [\d,]+\/3,001 texts \d+%$/.test(l)).length).toBeGreaterThanOrEqual(5);
+    expect(lines.every((l) => /^(embedding|uploading) [\d,]+\/[\d,]+ (texts|documents) \d+%$/.test(l))).toBe(true);
+
+    const quiet = await cli([...args, '--docs-file', file, '--quiet']);
+    expect(quiet.code).toBe(0);
+    expect(quiet.stderr).toBe('');
+    expect(quiet.stdout).toBe(loud.stdout);
   });
 
   it('refuses a query without documents, and bad options, on stderr', async () => {
     const noDocs = await cli(['rerank', '--local', '--query', 'q']);
-    expect(noDocs.code).toBe(1);
+    expect(noDocs.code).toBe(2);
     expect(noDocs.stderr).toMatch(/no documents/);
     const badScale = await cli(['rerank', '--local', '--scale', 'max']);
-    expect(badScale.code).toBe(1);
+    expect(badScale.code).toBe(2);
     expect(badScale.stderr).toMatch(/--scale is "max"/);
     const help = await cli(['rerank', '--help']);
     expect(help.code).toBe(0);

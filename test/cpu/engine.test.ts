@@ -4,8 +4,10 @@
 // process alive. Worker threads run dist/node/cpu-worker.js: `npm test` builds first.
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createCpuEngine, splitByTokens } from '../../src/cpu/engine.js';
+import type { CpuWorkerFactory } from '../../src/cpu/threads.js';
+import { CPU_WORKER_PROTOCOL } from '../../src/cpu/worker-protocol.js';
 import { createWasmCorpusSlice, compileMaxsimWasm, wasmSimdSupported } from '../../src/cpu/wasm-kernel.js';
 import { createScorer, maxsimReference, MaxsimError, type Scorer, type TokenMatrix } from '../../src/index.js';
 import { packDocuments } from '../../src/core/packed-documents.js';
@@ -221,6 +223,64 @@ describe('cpu wasm kernel', () => {
     expect((error as Error).message).toMatch(/4096 MiB/);
   });
 
+  it('uploads without a packed copy of the corpus: rows go to the workers (or this thread) in chunks', async () => {
+    const rand = seededRandom(41);
+    const dim = 1024; // 8 MiB chunks hold 2,048 rows: this corpus takes several per worker
+    const docs = Array.from({ length: 120 }, (_, i) => randomMatrix(rand, i % 9 === 4 ? 0 : 40 + (i % 50), dim));
+    const query = randomMatrix(rand, 6, dim);
+    for (const threads of [1, 2]) {
+      const engine = await createCpuEngine(nodeCpuOptions({ threads }));
+      const packed = packDocuments(docs);
+      Object.defineProperty(packed, 'data', {
+        get: () => {
+          throw new Error('the CPU engine packed the whole corpus');
+        },
+      });
+      const corpus = await engine.upload(packed);
+      expect(corpus.kind).toBe(threads === 1 ? 'wasm' : 'threads');
+      const [scores] = await engine.score([query], corpus);
+      strictCheck(scores!, query, docs, `${threads} thread(s)`);
+      engine.release(corpus);
+      engine.destroy();
+    }
+  });
+
+  it('upload() reports { done, total } documents as they become resident, from 0 to all, never backwards', async () => {
+    const rand = seededRandom(43);
+    const docs = Array.from({ length: 150 }, (_, i) => randomMatrix(rand, i % 11 === 3 ? 0 : 30 + (i % 40), 1024));
+    for (const scorer of [one, two, three]) {
+      const seen: { done: number; total: number }[] = [];
+      const corpus = await scorer.upload(docs, { onProgress: (p) => seen.push(p) });
+      const label = scorer.info.summary;
+      expect(seen[0], label).toEqual({ done: 0, total: 150 });
+      expect(seen.at(-1), label).toEqual({ done: 150, total: 150 });
+      expect(seen.length, `${label}: reports in between`).toBeGreaterThan(3);
+      for (let i = 1; i < seen.length; i++) expect(seen[i]!.done, label).toBeGreaterThanOrEqual(seen[i - 1]!.done);
+      expect(
+        seen.filter((p) => p.done === 150),
+        `${label}: the end once`,
+      ).toHaveLength(1);
+      corpus.destroy();
+    }
+    await expect(one.upload(docs, { onProgress: 5 as never })).rejects.toMatchObject({ code: 'E_INVALID_ARGUMENT' });
+  });
+
+  it('keeps its own copy: changing the documents after upload() changes no score', async () => {
+    const rand = seededRandom(47);
+    const ts = await createScorer({ backend: 'cpu', cpu: { kernel: 'typescript' } });
+    scorers.push(ts);
+    for (const scorer of [one, two, ts]) {
+      const docs = raggedCorpus(rand, 16);
+      const query = randomMatrix(rand, 4, 16);
+      const corpus = await scorer.upload(docs);
+      const [before] = await scorer.score([query], corpus);
+      for (const d of docs) d.data.fill(0.5);
+      const [after] = await scorer.score([query], corpus);
+      expectBitIdentical(after!, before!, scorer.info.summary);
+      corpus.destroy();
+    }
+  });
+
   it('splits ragged corpora across threads by tokens, not by document count', () => {
     const rows = [...Array.from({ length: 10 }, () => 1000), ...Array.from({ length: 990 }, () => 10)];
     const docs = rows.map((r) => ({ data: new Float32Array(r), rows: r, dim: 1 }));
@@ -234,18 +294,101 @@ describe('cpu wasm kernel', () => {
     expect(Math.abs(tokens[0]! - tokens[1]!)).toBeLessThanOrEqual(2 * (1000 + 1));
   });
 
-  it('a crashed worker fails the call with E_CPU_WORKER instead of hanging', async () => {
+  it('a worker that crashes after starting fails the call with E_CPU_WORKER instead of hanging', async () => {
     const s = await createScorer({
       backend: 'cpu',
       cpu: {
         threads: 2,
-        workers: (events) => ({ postMessage: () => events.error(new Error('boom')), terminate: () => undefined }),
+        // Answers init like a real worker, then dies on the first upload.
+        workers: (events) => ({
+          postMessage: (message) => {
+            if (message.op === 'init') events.message({ job: message.job, ok: true, protocol: CPU_WORKER_PROTOCOL });
+            else events.error(new Error('boom'));
+          },
+          terminate: () => undefined,
+        }),
       },
     });
     scorers.push(s);
     const rand = seededRandom(2);
     const docs = raggedCorpus(rand, 128);
-    await expect(s.score([randomMatrix(rand, 4, 128)], docs)).rejects.toMatchObject({ code: 'E_CPU_WORKER' });
+    await expect(s.score([randomMatrix(rand, 4, 128)], docs)).rejects.toMatchObject({
+      code: 'E_CPU_WORKER',
+      message: expect.stringMatching(/^CPU worker \d failed: boom\. /),
+    });
+  });
+
+  it('workers that cannot start leave the calling thread scoring, and info says why (never a raw error)', async () => {
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    try {
+      const rand = seededRandom(3);
+      const docs = raggedCorpus(rand, 64);
+      const query = randomMatrix(rand, 5, 64);
+      const [expected] = await one.score([query], docs);
+      const refused = Object.assign(new TypeError('Initiated Worker with invalid execArgv flags: --x'), {
+        code: 'ERR_WORKER_INVALID_EXEC_ARGV',
+      });
+      const factories: [string, CpuWorkerFactory, RegExp][] = [
+        [
+          'throws',
+          () => {
+            throw refused;
+          },
+          /did not start: CPU worker 0: Initiated Worker with invalid execArgv flags: --x$/,
+        ],
+        [
+          'fails to load, with no message',
+          (events) => ({ postMessage: () => events.error(new Error('')), terminate: () => undefined }),
+          /CPU worker 0: no reason given \(the worker script may be missing or failed to load\)$/,
+        ],
+      ];
+      for (const [label, workers, reason] of factories) {
+        const s = await createScorer({ backend: 'cpu', cpu: { threads: 2, workers } });
+        scorers.push(s);
+        expect(s.info.threads, label).toBe(2); // workers start on the first corpus that needs them
+        const [scores] = await s.score([query], docs);
+        expectBitIdentical(scores!, expected!, label);
+        expect(s.info, label).toMatchObject({ threads: 1, kernel: 'wasm-simd' });
+        expect(s.info.threadsReason, label).toMatch(/^2 asked for, but the worker threads did not start: /);
+        expect(s.info.threadsReason, label).toMatch(reason);
+        expect(s.info.summary, label).toMatch(/^cpu \(wasm-simd, 1 thread; 2 asked for, but the worker threads/);
+        expect(s.info.fallbackReason, label).toBe("backend: 'cpu' was asked for");
+      }
+      expect(warn).toHaveBeenCalledTimes(2);
+      expect(warn.mock.calls[0]![0]).toMatch(/^webgpu-maxsim: the CPU worker threads did not start, so scoring runs/);
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
+  it('a Web Worker whose script fails to load (a bundler dropped it) is named, not "failed: ."', async () => {
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    // A browser's Worker for a missing script: it fires a plain Event (no message, no error) at onerror.
+    class MissingScriptWorker {
+      onerror: ((event: Event) => void) | null = null;
+      onmessage: unknown = null;
+      onmessageerror: unknown = null;
+      postMessage(): void {
+        queueMicrotask(() => this.onerror?.(new Event('error')));
+      }
+      terminate(): void {}
+    }
+    vi.stubGlobal('Worker', MissingScriptWorker);
+    try {
+      const s = await createScorer({ backend: 'cpu', cpu: { threads: 2 } });
+      scorers.push(s);
+      const rand = seededRandom(4);
+      const docs = raggedCorpus(rand, 32);
+      const [scores] = await s.score([randomMatrix(rand, 3, 32)], docs);
+      expect(scores).toHaveLength(docs.length);
+      expect(s.info.threads).toBe(1);
+      expect(s.info.threadsReason).toMatch(
+        /did not start: CPU worker 0: the worker script file:\/\/.*\/worker\.js could not be loaded \(a bundler may not have emitted it/,
+      );
+    } finally {
+      vi.unstubAllGlobals();
+      warn.mockRestore();
+    }
   });
 
   it('worker threads never keep the process alive: after destroy(), and while idle without it', async () => {

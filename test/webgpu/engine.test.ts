@@ -260,6 +260,7 @@ describe(`WebGPU scorer on ${icdName}: limits, properties, faults`, () => {
   it("'auto' chooses the CPU on a software adapter; 'webgpu' uses it and says it is software", async () => {
     const auto = await createScorer({ backend: 'auto' });
     expect(auto.backend).toBe('cpu');
+    expect(auto.info.fallbackReason).toMatch(/^the only WebGPU adapter is a software one/);
     auto.destroy();
     const gpu = await createScorer({ backend: 'webgpu', precision: 'f16' });
     expect(gpu.backend).toBe('webgpu');
