@@ -65,6 +65,7 @@ export {
   createEmbeddingCache,
   hashTextEmbedder,
   poolingTextEmbedder,
+  type EmbeddedText,
   type EmbeddingCacheOptions,
   type TextEmbedder,
 } from './embed/text-embedder.js';
@@ -77,3 +78,4 @@ export {
   type RerankResultJson,
   type RerankServiceOptions,
 } from './service/rerank-handler.js';
+export type { CorsOptions } from './service/cors.js';

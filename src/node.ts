@@ -81,6 +81,7 @@ export {
   createEmbeddingCache,
   hashTextEmbedder,
   poolingTextEmbedder,
+  type EmbeddedText,
   type EmbeddingCacheOptions,
   type TextEmbedder,
 } from './embed/text-embedder.js';
@@ -91,6 +92,7 @@ export {
   type RerankResultJson,
   type RerankServiceOptions,
 } from './service/rerank-handler.js';
+export type { CorsOptions } from './service/cors.js';
 
 // Node only.
 export { loadDawnGpu } from './node/dawn.js';

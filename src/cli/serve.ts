@@ -1,6 +1,7 @@
-// `webgpu-maxsim serve`: the edge rerank service (/rerank, /v1/rerank, /health) over /pooling or the built-in embedder.
+// `webgpu-maxsim serve`: the edge rerank service (vLLM's /rerank, /score, /v1/models) over /pooling or the built-in embedder.
 import { parseArgs } from 'node:util';
 import { backendOption, intOption, scaleOption, stopSignal, type CliCommand } from './common.js';
+import { CORS_HELP, CORS_OPTIONS, corsFromFlags } from './cors-options.js';
 import { InvalidArgumentError } from '../core/errors.js';
 import { createHashEmbedder } from '../embed/hash-embedder.js';
 import { createScorer } from '../node.js';
@@ -16,9 +17,10 @@ import {
 
 const HELP = `Usage: webgpu-maxsim serve [options]
 
-A small rerank service: POST /rerank and /v1/rerank in the shape vLLM, Jina and Cohere rerank clients send
-({"query", "documents": [string | {"text"}], "top_n", "return_documents"}), answered with
-{"id", "model", "results": [{"index", "relevance_score", "document"?}], "usage"}, best first; GET /health.
+A small rerank service with vLLM's API for a late-interaction model: POST /rerank, /v1/rerank and /v2/rerank
+(vLLM, Jina, Cohere v1 and v2 clients: {"query", "documents": [string | {"text"}], "top_n"}) answered with
+{"id", "model", "usage", "results": [{"index", "document", "relevance_score"}]}, best first; POST /score and
+/v1/score ({"queries", "documents"} or {"text_1", "text_2"}, 1:N or N:N); GET /v1/models; GET /health.
 Documents are embedded by a vLLM /pooling server (--pooling-url) or the built-in hashing embedder (--local),
 cached (bounded, by model and text), and scored with MaxSim on the GPU or the CPU.
 
@@ -40,6 +42,7 @@ Options:
   --max-text-chars N     characters per query or document (default ${DEFAULT_RERANK_LIMITS.maxTextChars})
   --cache-mb N           document embedding cache size (default 256)
   --timeout-ms N         per-request deadline for embedding (default 30000)
+${CORS_HELP}
   -h, --help             show this help
 
 Stops cleanly on Ctrl-C (SIGINT) or SIGTERM.`;
@@ -64,6 +67,7 @@ export const command: CliCommand = {
         'max-text-chars': { type: 'string', default: String(DEFAULT_RERANK_LIMITS.maxTextChars) },
         'cache-mb': { type: 'string', default: '256' },
         'timeout-ms': { type: 'string', default: '30000' },
+        ...CORS_OPTIONS,
         help: { type: 'boolean', short: 'h' },
       },
       allowPositionals: false,
@@ -105,6 +109,7 @@ export const command: CliCommand = {
       embedder: cached,
       apiKey,
       timeoutMs,
+      cors: corsFromFlags(values),
       limits: {
         maxDocuments: intOption('--max-documents', values['max-documents'], 1),
         maxBodyBytes: intOption('--max-body-bytes', values['max-body-bytes'], 1),
@@ -115,7 +120,7 @@ export const command: CliCommand = {
     });
     const server = await serveHandler(handler, { port: intOption('--port', values.port, 0), host: values.host });
     process.stdout.write(
-      `webgpu-maxsim serve: listening on ${server.url} (POST /rerank, /v1/rerank; GET /health)\n` +
+      `webgpu-maxsim serve: listening on ${server.url} (POST /rerank, /v1/rerank, /v2/rerank, /score; GET /v1/models, /health)\n` +
         `  embedder: ${poolingUrl === undefined ? `built-in hashing embedder (${cached.model}, lexical)` : `${poolingUrl}/pooling (${cached.model})`}\n` +
         `  scorer:   ${scorer.info.summary}${apiKey ? '\n  api key:  required' : ''}\n`,
     );

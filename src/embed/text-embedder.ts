@@ -2,12 +2,18 @@ import type { HashEmbedder } from './hash-embedder.js';
 import type { PoolingClient } from '../pooling/client.js';
 import type { TokenMatrix } from '../core/token-matrix.js';
 
+/** A text's token matrix, with its prompt's token count when that differs from `rows` (e.g. `<s>` dropped). */
+export interface EmbeddedText extends TokenMatrix {
+  /** Tokens the model read for this text; absent means `rows`. */
+  readonly promptTokens?: number;
+}
+
 /** Anything that turns texts into token matrices: a vLLM `/pooling` client, the built-in hashing embedder, ... */
 export interface TextEmbedder {
   /** The model name reported to callers and used in cache keys. */
   readonly model: string;
   /** One matrix per text, in input order. */
-  embed(texts: readonly string[], options?: { signal?: AbortSignal }): Promise<TokenMatrix[]>;
+  embed(texts: readonly string[], options?: { signal?: AbortSignal }): Promise<EmbeddedText[]>;
 }
 
 /**
@@ -19,8 +25,10 @@ export interface TextEmbedder {
 export function poolingTextEmbedder(client: PoolingClient, model: string): TextEmbedder {
   return {
     model,
-    embed: async (texts, options = {}) =>
-      (await client.embed(texts, options.signal === undefined ? {} : { signal: options.signal })).matrices,
+    embed: async (texts, options = {}) => {
+      const result = await client.embed(texts, options.signal === undefined ? {} : { signal: options.signal });
+      return result.matrices.map((m, i) => ({ ...m, promptTokens: result.promptTokens[i] ?? m.rows }));
+    },
   };
 }
 
@@ -60,13 +68,13 @@ export function createEmbeddingCache(
   options: EmbeddingCacheOptions = {},
 ): TextEmbedder & { readonly stats: { hits: number; misses: number; bytes: number; entries: number } } {
   const maxBytes = options.maxBytes ?? 256 * 1024 * 1024;
-  const entries = new Map<string, { matrix: TokenMatrix; bytes: number }>();
-  const inflight = new Map<string, Promise<TokenMatrix>>();
+  const entries = new Map<string, { matrix: EmbeddedText; bytes: number }>();
+  const inflight = new Map<string, Promise<EmbeddedText>>();
   const stats = { hits: 0, misses: 0, bytes: 0, entries: 0 };
 
   const keyOf = (text: string): string => `${embedder.model}\u0000${text}`;
 
-  const remember = (key: string, matrix: TokenMatrix): void => {
+  const remember = (key: string, matrix: EmbeddedText): void => {
     const bytes = matrix.data.byteLength + key.length * 2 + 64;
     if (bytes > maxBytes) return;
     const old = entries.get(key);
@@ -85,11 +93,11 @@ export function createEmbeddingCache(
     stats.entries = entries.size;
   };
 
-  const embed = async (texts: readonly string[], opts: { signal?: AbortSignal } = {}): Promise<TokenMatrix[]> => {
-    const out = new Array<Promise<TokenMatrix>>(texts.length);
+  const embed = async (texts: readonly string[], opts: { signal?: AbortSignal } = {}): Promise<EmbeddedText[]> => {
+    const out = new Array<Promise<EmbeddedText>>(texts.length);
     const missing: string[] = [];
     const missingKeys: string[] = [];
-    const settle = new Map<string, { resolve: (m: TokenMatrix) => void; reject: (e: unknown) => void }>();
+    const settle = new Map<string, { resolve: (m: EmbeddedText) => void; reject: (e: unknown) => void }>();
     texts.forEach((text, i) => {
       const key = keyOf(text);
       const hit = entries.get(key);
@@ -107,7 +115,7 @@ export function createEmbeddingCache(
         return;
       }
       stats.misses++;
-      const promise = new Promise<TokenMatrix>((resolve, reject) => settle.set(key, { resolve, reject }));
+      const promise = new Promise<EmbeddedText>((resolve, reject) => settle.set(key, { resolve, reject }));
       // Callers that share this promise attach their own handlers; this one only keeps an unobserved
       // rejection from being reported as unhandled when every sharer has gone.
       promise.catch(() => undefined);

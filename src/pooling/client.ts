@@ -129,6 +129,12 @@ export interface EmbedResult {
   /** One matrix per input, in input order. */
   readonly matrices: TokenMatrix[];
   readonly usage: PoolingUsage;
+  /**
+   * Prompt tokens of each input, in input order: its rows, plus the row the server (configuration C) or
+   * `dropLeadingToken` dropped. From the server's `usage` (or `/tokenize` for `bytes_only`); rows when the
+   * server sends no usage.
+   */
+  readonly promptTokens: readonly number[];
   /** HTTP requests that succeeded (`/pooling` and `/tokenize`), retries not counted. */
   readonly requests: number;
 }
@@ -149,6 +155,7 @@ interface Batch {
 interface BatchResult {
   readonly matrices: TokenMatrix[];
   readonly usage: PoolingUsage | undefined;
+  readonly promptTokens: number[];
   readonly requests: number;
 }
 
@@ -269,6 +276,7 @@ export class PoolingClient {
         await this.#learnDim(inputs[0]!, call);
       }
       const matrices: TokenMatrix[] = new Array<TokenMatrix>(inputs.length);
+      const perInput: number[] = new Array<number>(inputs.length).fill(0);
       let promptTokens = 0;
       let totalTokens = 0;
       let requests = 0;
@@ -285,6 +293,7 @@ export class PoolingClient {
             // Reassembly by position inside the batch (the server's `index`), never by arrival order.
             result.matrices.forEach((m, i) => {
               matrices[batch.start + i] = m;
+              perInput[batch.start + i] = result.promptTokens[i]!;
             });
             promptTokens += result.usage?.promptTokens ?? 0;
             totalTokens += result.usage?.totalTokens ?? 0;
@@ -306,7 +315,7 @@ export class PoolingClient {
       if (failure !== undefined) throw failure.error;
       const aborted = callerAborted();
       if (aborted !== undefined) throw new PoolingAbortedError(aborted.reason);
-      return { matrices, usage: { promptTokens, totalTokens }, requests };
+      return { matrices, usage: { promptTokens, totalTokens }, promptTokens: perInput, requests };
     } finally {
       for (const s of signals) s.removeEventListener('abort', onAbort);
     }
@@ -350,8 +359,9 @@ export class PoolingClient {
       const decoded = await this.#decode(res, ctx.url, batch, rowCounts);
       return decoded;
     });
+    const promptTokens = rowCounts ?? tokensPerItem(result.matrices, result.usage);
     const matrices = this.#options.dropLeadingToken === true ? result.matrices.map(dropFirstRow) : result.matrices;
-    return { matrices, usage: result.usage, requests: 1 + tokenizeRequests };
+    return { matrices, usage: result.usage, promptTokens, requests: 1 + tokenizeRequests };
   }
 
   #body(inputs: readonly PoolingInput[], encoding: PoolingEncoding): string {
@@ -492,6 +502,16 @@ export class PoolingClient {
     );
     return { counts, requests };
   }
+}
+
+/**
+ * Each item's prompt tokens: its rows, plus one for each of the first `usage − Σ rows` items (configuration C
+ * drops `<s>` from every item, so the surplus is one per item there, none with B).
+ */
+function tokensPerItem(matrices: readonly TokenMatrix[], usage: PoolingUsage | undefined): number[] {
+  const rows = matrices.map((m) => m.rows);
+  const surplus = usage === undefined ? 0 : usage.promptTokens - rows.reduce((a, b) => a + b, 0);
+  return surplus > 0 && surplus <= rows.length ? rows.map((r, i) => r + (i < surplus ? 1 : 0)) : rows;
 }
 
 function resolveBaseUrl(o: PoolingClientOptions): string {

@@ -602,7 +602,12 @@ describe('options', () => {
   it('an empty input list makes no request', async () => {
     await withServer({}, async (s) => {
       const result = await client(s).embed([]);
-      expect(result).toEqual({ matrices: [], usage: { promptTokens: 0, totalTokens: 0 }, requests: 0 });
+      expect(result).toEqual({
+        matrices: [],
+        usage: { promptTokens: 0, totalTokens: 0 },
+        promptTokens: [],
+        requests: 0,
+      });
       expect(s.requests).toHaveLength(0);
     });
   });
