@@ -2,10 +2,10 @@
 // data-testid elements. With --enable-unsafe-webgpu (a SwiftShader adapter here) and without it (no adapter),
 // every backend choice must rank the sample corpus exactly as the float64 reference does, label the backend
 // truthfully and explain a missing or software WebGPU; the alignment view must show one row per query token
-// whose maxima add up to the score; a /pooling server (the local stand-in behind a CORS layer, as vLLM's
-// --allowed-origins gives) must work and its failures must read clearly.
+// whose maxima add up to the score; a /pooling server (the local stand-in, which answers CORS as vLLM does) must
+// work and its failures must read clearly.
 import { mkdir, rm, writeFile } from 'node:fs/promises';
-import { createServer, request as httpRequest, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -330,27 +330,23 @@ describe('demo in Chromium without WebGPU (no adapter)', () => {
     expect(state.error).toMatch(/Choose auto or cpu/);
   });
 
-  describe('with a /pooling server', () => {
+  describe('with a /pooling server (the stand-in, with vLLM’s default CORS: every origin)', () => {
     let pooling: PoolingServer;
-    let cors: Server;
-    let corsUrl: string;
+    let strict: PoolingServer;
 
     beforeAll(async () => {
       pooling = await startPoolingServer({ dim: 64 });
-      cors = await startCorsLayer(pooling.port);
-      corsUrl = `http://127.0.0.1:${(cors.address() as AddressInfo).port}`;
+      // As `vllm serve … --allowed-origins '["http://elsewhere.example"]'`: not the demo's origin.
+      strict = await startPoolingServer({ dim: 64, cors: { allowedOrigins: ['http://elsewhere.example'] } });
     });
 
     afterAll(async () => {
-      await new Promise<void>((done) => {
-        cors?.closeAllConnections();
-        cors?.close(() => done());
-      });
       await pooling?.close();
+      await strict?.close();
     });
 
     it('ranks with the server embeddings, labelled with the token strings from /tokenize', async () => {
-      const state = await rank(page, { 'backend-choice': 'auto', embedder: 'pooling', 'pooling-url': corsUrl });
+      const state = await rank(page, { 'backend-choice': 'auto', embedder: 'pooling', 'pooling-url': pooling.url });
       expectReferenceRanking(state, reference(pooling.embedder, SAMPLE_QUERY, SAMPLE_DOCUMENTS));
       const tokens = pooling.embedder.encode(SAMPLE_QUERY).tokens.map((t) => (t ?? '').replace(/^\u2581/, ''));
       expectAlignment(state, tokens);
@@ -361,7 +357,7 @@ describe('demo in Chromium without WebGPU (no adapter)', () => {
     });
 
     it('a server that does not allow the page origin reads as unreachable, with the CORS hint', async () => {
-      const state = await rank(page, { 'pooling-url': pooling.url }); // the stand-in itself sends no CORS headers
+      const state = await rank(page, { 'pooling-url': strict.url });
       expect(state.state).toBe('error');
       expect(state.error).toMatch(/Could not reach the \/pooling server/);
       expect(state.error).toMatch(
@@ -384,13 +380,13 @@ describe('demo in Chromium without WebGPU (no adapter)', () => {
           error: { message: 'input is longer than the model allows', type: 'BadRequestError', param: null, code: 400 },
         },
       });
-      state = await rank(page, { 'pooling-url': corsUrl });
+      state = await rank(page, { 'pooling-url': pooling.url });
       expect(state.error).toMatch(/answered with an error \(HTTP 400\): input is longer than the model allows/);
 
       state = await rank(page, { 'pooling-url': 'not a url' });
       expect(state.error).toMatch(/is not a URL/);
 
-      state = await rank(page, { 'pooling-url': corsUrl });
+      state = await rank(page, { 'pooling-url': pooling.url });
       expect(state.error).toBeNull();
     });
   });
@@ -402,33 +398,3 @@ describe('demo in Chromium without WebGPU (no adapter)', () => {
     expect(unexpected).toEqual([]);
   });
 });
-
-/**
- * What vLLM's CORS middleware does with its default `--allowed-origins '["*"]'`: answer preflights and add
- * Access-Control-Allow-Origin to every response. Everything else is passed through to the stand-in.
- */
-async function startCorsLayer(targetPort: number): Promise<Server> {
-  const corsHeaders = {
-    'access-control-allow-origin': '*',
-    'access-control-allow-methods': 'GET, POST, OPTIONS',
-    'access-control-allow-headers': '*',
-    'access-control-expose-headers': '*',
-  };
-  const server = createServer((req, res) => {
-    if (req.method === 'OPTIONS') {
-      res.writeHead(200, { ...corsHeaders, 'access-control-max-age': '600' }).end();
-      return;
-    }
-    const upstream = httpRequest(
-      { host: '127.0.0.1', port: targetPort, path: req.url, method: req.method, headers: req.headers },
-      (up) => {
-        res.writeHead(up.statusCode ?? 502, { ...up.headers, ...corsHeaders });
-        up.pipe(res);
-      },
-    );
-    upstream.on('error', (err) => res.writeHead(502, corsHeaders).end(String(err)));
-    req.pipe(upstream);
-  });
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-  return server;
-}
