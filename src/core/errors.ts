@@ -69,6 +69,13 @@ export class DestroyedError extends MaxsimError {
   }
 }
 
+/** A caller's `AbortSignal` fired (a deadline, or a client that went away); `cause` is the signal's reason. */
+export class AbortedError extends MaxsimError {
+  constructor(what: string, reason: unknown) {
+    super('E_ABORTED', `${what} was aborted by the caller`, { cause: reason });
+  }
+}
+
 /** A corpus was passed to a scorer other than the one that uploaded it. */
 export class ForeignCorpusError extends MaxsimError {
   constructor() {

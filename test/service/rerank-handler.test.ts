@@ -11,8 +11,10 @@ import {
   serveHandler,
   startPoolingServer,
   type PoolingServer,
+  PoolingAbortedError,
   type RunningServer,
   type Scorer,
+  type TokenMatrix,
 } from '../../src/node.js';
 import { PoolingClient } from '../../src/pooling/client.js';
 
@@ -566,6 +568,98 @@ describe('createEmbeddingCache', () => {
     await expect(lru.embed(['x'])).rejects.toThrow('upstream down');
     fail = false;
     expect(await lru.embed(['x'])).toHaveLength(1);
+  });
+});
+
+/**
+ * An embedder whose calls wait until the test releases them, and end at once with E_ABORTED when their signal
+ * aborts, as the /pooling client does: the upstream of the shared-work tests.
+ */
+function gatedEmbedder() {
+  const calls: { texts: string[]; signal: AbortSignal | undefined }[] = [];
+  const hash = createHashEmbedder({ dim: DIM });
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  const embedder = {
+    model: 'gated',
+    embed: (texts: readonly string[], options: { signal?: AbortSignal } = {}) => {
+      calls.push({ texts: [...texts], signal: options.signal });
+      return new Promise<TokenMatrix[]>((resolve, reject) => {
+        options.signal?.addEventListener('abort', () => reject(new PoolingAbortedError(options.signal!.reason)));
+        void gate.then(() => resolve(texts.map((t) => hash.embedText(t))));
+      });
+    },
+  };
+  return { embedder, calls, release: () => open() };
+}
+
+describe('shared in-flight embeddings (one request’s abort or deadline is not another’s)', () => {
+  it('a caller that aborts leaves the shared call running for the other caller, who gets the result', async () => {
+    const { embedder, calls, release } = gatedEmbedder();
+    const cache = createEmbeddingCache(embedder);
+    const a = new AbortController();
+    const first = cache.embed(['shared doc', 'only A'], { signal: a.signal });
+    const second = cache.embed(['shared doc'], { signal: new AbortController().signal });
+    expect(calls.map((c) => c.texts)).toEqual([['shared doc', 'only A']]);
+    a.abort(new Error('A’s deadline'));
+    await expect(first).rejects.toMatchObject({ code: 'E_ABORTED' });
+    expect(calls[0]!.signal?.aborted).toBe(false); // B still waits on it
+    release();
+    const [m] = await second;
+    expect(m!.rows).toBeGreaterThan(0);
+    expect(cache.stats.entries).toBe(2); // the finished call is cached, A's text included
+  });
+
+  it('the upstream call is cancelled when every caller waiting on it has gone', async () => {
+    const { embedder, calls } = gatedEmbedder();
+    const cache = createEmbeddingCache(embedder);
+    const a = new AbortController();
+    const b = new AbortController();
+    const first = cache.embed(['x'], { signal: a.signal });
+    const second = cache.embed(['x'], { signal: b.signal });
+    a.abort();
+    await expect(first).rejects.toMatchObject({ code: 'E_ABORTED' });
+    expect(calls[0]!.signal?.aborted).toBe(false);
+    b.abort();
+    await expect(second).rejects.toMatchObject({ code: 'E_ABORTED' });
+    expect(calls[0]!.signal?.aborted).toBe(true);
+    // A later caller is not handed the cancelled call: it starts a new one.
+    void cache.embed(['x']).catch(() => undefined);
+    expect(calls).toHaveLength(2);
+  });
+
+  it('over HTTP: request B, sharing a document with request A that timed out (504), still succeeds', async () => {
+    const { embedder, calls, release } = gatedEmbedder();
+    const shared = createEmbeddingCache(embedder);
+    // Two services over one cache, so A's deadline passes while B's has time left, deterministically.
+    const errors: unknown[] = [];
+    const hasty = await serveHandler(
+      createRerankHandler({ scorer, embedder: shared, timeoutMs: 200, onError: (e) => errors.push(e) }),
+    );
+    const patient = await serveHandler(createRerankHandler({ scorer, embedder: shared, timeoutMs: 20_000 }));
+    try {
+      const request = (server: RunningServer, query: string) =>
+        fetch(`${server.url}/rerank`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ query, documents: ['document X, shared by both requests'] }),
+        });
+      const a = request(hasty, 'query of A');
+      await expect.poll(() => calls.length).toBe(1);
+      const b = request(patient, 'query of B');
+      await expect.poll(() => calls.length).toBe(2); // B's query; document X is shared with A's call
+      expect((await a).status).toBe(504);
+      release();
+      const answer = await b;
+      expect(answer.status).toBe(200);
+      expect((await answer.json()).results).toHaveLength(1);
+    } finally {
+      release();
+      await hasty.close();
+      await patient.close();
+    }
   });
 });
 
