@@ -5,7 +5,7 @@ import { CORS_HELP, CORS_OPTIONS, corsFromFlags } from './cors-options.js';
 import { InvalidArgumentError } from '../core/errors.js';
 import { createHashEmbedder } from '../embed/hash-embedder.js';
 import { createScorer } from '../node.js';
-import { PoolingClient } from '../pooling/client.js';
+import { createNodePoolingClient, type NodePoolingClient } from '../node/pooling-client.js';
 import { createRerankHandler, DEFAULT_RERANK_LIMITS } from '../service/rerank-handler.js';
 import { serveHandler } from '../node/serve.js';
 import {
@@ -40,6 +40,10 @@ Options:
   --max-documents N      documents per request (default ${DEFAULT_RERANK_LIMITS.maxDocuments})
   --max-body-bytes N     request body limit (default ${DEFAULT_RERANK_LIMITS.maxBodyBytes})
   --max-text-chars N     characters per query or document (default ${DEFAULT_RERANK_LIMITS.maxTextChars})
+  --max-request-tokens N token vectors one request may embed and score, query included; past it 413
+                         (default ${DEFAULT_RERANK_LIMITS.maxRequestTokens})
+  --max-inflight-tokens N token vectors all requests in flight may hold together; past it 429 with
+                         Retry-After (default ${DEFAULT_RERANK_LIMITS.maxInflightTokens})
   --cache-mb N           document embedding cache size (default 256)
   --timeout-ms N         per-request deadline for embedding (default 30000)
 ${CORS_HELP}
@@ -65,6 +69,8 @@ export const command: CliCommand = {
         'max-documents': { type: 'string', default: String(DEFAULT_RERANK_LIMITS.maxDocuments) },
         'max-body-bytes': { type: 'string', default: String(DEFAULT_RERANK_LIMITS.maxBodyBytes) },
         'max-text-chars': { type: 'string', default: String(DEFAULT_RERANK_LIMITS.maxTextChars) },
+        'max-request-tokens': { type: 'string', default: String(DEFAULT_RERANK_LIMITS.maxRequestTokens) },
+        'max-inflight-tokens': { type: 'string', default: String(DEFAULT_RERANK_LIMITS.maxInflightTokens) },
         'cache-mb': { type: 'string', default: '256' },
         'timeout-ms': { type: 'string', default: '30000' },
         ...CORS_OPTIONS,
@@ -83,6 +89,7 @@ export const command: CliCommand = {
     const scale = scaleOption(values.scale);
     const timeoutMs = intOption('--timeout-ms', values['timeout-ms'], 1);
     let embedder: TextEmbedder;
+    let client: NodePoolingClient | undefined;
     const poolingUrl = values['pooling-url'];
     if (poolingUrl === undefined) {
       const hash = createHashEmbedder({ dim: intOption('--dim', values.dim, 1) });
@@ -90,7 +97,8 @@ export const command: CliCommand = {
     } else {
       const model = values.model ?? 'BAAI/bge-m3';
       const apiKey = values['pooling-api-key'] ?? process.env.VLLM_API_KEY;
-      const client = new PoolingClient({
+      // Node's client: native base64 decoding, several times faster, so less time on the event loop per answer.
+      client = createNodePoolingClient({
         baseUrl: poolingUrl,
         model,
         encoding: 'base64',
@@ -114,6 +122,8 @@ export const command: CliCommand = {
         maxDocuments: intOption('--max-documents', values['max-documents'], 1),
         maxBodyBytes: intOption('--max-body-bytes', values['max-body-bytes'], 1),
         maxTextChars: intOption('--max-text-chars', values['max-text-chars'], 1),
+        maxRequestTokens: intOption('--max-request-tokens', values['max-request-tokens'], 1),
+        maxInflightTokens: intOption('--max-inflight-tokens', values['max-inflight-tokens'], 1),
       },
       onError: (err) =>
         process.stderr.write(`webgpu-maxsim serve: ${err instanceof Error ? err.message : String(err)}\n`),
@@ -126,6 +136,7 @@ export const command: CliCommand = {
     );
     await stopSignal();
     await server.close();
+    await client?.close();
     scorer.destroy();
     return 0;
   },

@@ -2,6 +2,7 @@ import type { HashEmbedder } from './hash-embedder.js';
 import type { PoolingClient } from '../pooling/client.js';
 import type { TokenMatrix } from '../core/token-matrix.js';
 import { AbortedError } from '../core/errors.js';
+import { TimeSlicer } from '../core/time-slicer.js';
 
 /** A text's token matrix, with its prompt's token count when that differs from `rows` (e.g. `<s>` dropped). */
 export interface EmbeddedText extends TokenMatrix {
@@ -18,6 +19,8 @@ export interface TextEmbedder {
    * working for this caller).
    */
   embed(texts: readonly string[], options?: { signal?: AbortSignal }): Promise<EmbeddedText[]>;
+  /** The exact token count of a text, when the embedder can tell without embedding it (cheaply). */
+  countTokens?(text: string): number;
 }
 
 /**
@@ -37,7 +40,9 @@ export function poolingTextEmbedder(client: PoolingClient, model: string): TextE
 }
 
 /**
- * A {@link TextEmbedder} over the built-in hashing embedder (lexical, no server; see `createHashEmbedder`).
+ * A {@link TextEmbedder} over the built-in hashing embedder (lexical, no server; see `createHashEmbedder`). Long
+ * inputs are embedded in slices of about 5 ms with a yield to the event loop between them, so a server using
+ * it keeps answering other requests; the signal is checked between slices.
  *
  * @example
  * const embedder = hashTextEmbedder(createHashEmbedder({ dim: 128 }));
@@ -46,9 +51,25 @@ export function hashTextEmbedder(embedder: HashEmbedder, model = `hash-embedder-
   return {
     model,
     embed: async (texts, options = {}) => {
-      if (options.signal?.aborted === true) throw new AbortedError('embedding', options.signal.reason);
-      return texts.map((t) => embedder.embedText(t));
+      const { signal } = options;
+      if (signal?.aborted === true) throw new AbortedError('embedding', signal.reason);
+      const slicer = new TimeSlicer(signal, 'embedding');
+      const out: TokenMatrix[] = [];
+      for (const text of texts) {
+        const steps = embedder.embedTextStepwise(text);
+        for (;;) {
+          const step = steps.next();
+          if (step.done === true) {
+            out.push(step.value);
+            break;
+          }
+          await slicer.pause();
+        }
+        await slicer.pause();
+      }
+      return out;
     },
+    countTokens: (text) => embedder.encode(text).ids.length,
   };
 }
 
@@ -196,7 +217,12 @@ export function createEmbeddingCache(
     }
   };
 
-  return { model: embedder.model, embed, stats };
+  return { model: embedder.model, embed, stats, ...countTokensOf(embedder) };
+}
+
+function countTokensOf(embedder: TextEmbedder): Pick<TextEmbedder, 'countTokens'> {
+  const count = embedder.countTokens;
+  return count === undefined ? {} : { countTokens: (text: string) => count.call(embedder, text) };
 }
 
 /** `promise`, or an `E_ABORTED` rejection as soon as `signal` aborts (the promise itself runs on). */

@@ -4,13 +4,32 @@ import type { Scorer } from '../core/scorer.js';
 import { topK } from '../core/top-k.js';
 import { createCorsPolicy, varyWithOrigin, type CorsOptions, type CorsVerdict } from './cors.js';
 import { bounded, errorResponse, jsonResponse, ServiceError } from './http.js';
+import { InflightTokens, scoreTexts } from './pipeline.js';
 import { parseRerankRequest, parseScoreRequest, readJsonBody, type RequestLimits } from './requests.js';
 
 /** Limits on what one request may ask for; each breach is a 4xx in vLLM's error envelope. */
-export type RerankLimits = RequestLimits;
+export interface RerankLimits extends RequestLimits {
+  /**
+   * Token vectors one request may embed and score, query included; past it, 413. Default 262,144 (2^18), about
+   * 1,000 documents of 260 tokens. The built-in embedder counts tokens before embedding, so it refuses at once;
+   * with a /pooling upstream the count is kept as chunks of documents come back.
+   */
+  readonly maxRequestTokens: number;
+  /**
+   * Token vectors every request in flight may hold together; past it, 429 with `Retry-After: 1`. Default
+   * 524,288 (two of the largest requests).
+   */
+  readonly maxInflightTokens: number;
+}
 
 /** Default {@link RerankLimits}. */
-export const DEFAULT_RERANK_LIMITS: RerankLimits = { maxBodyBytes: 4 << 20, maxDocuments: 1000, maxTextChars: 32768 };
+export const DEFAULT_RERANK_LIMITS: RerankLimits = {
+  maxBodyBytes: 4 << 20,
+  maxDocuments: 1000,
+  maxTextChars: 32768,
+  maxRequestTokens: 1 << 18,
+  maxInflightTokens: 1 << 19,
+};
 
 /** Options for {@link createRerankHandler}. */
 export interface RerankServiceOptions {
@@ -64,6 +83,7 @@ export function createRerankHandler(options: RerankServiceOptions): (request: Re
   const { scorer, embedder } = options;
   const expectedAuth = options.apiKey === undefined || options.apiKey === '' ? undefined : `Bearer ${options.apiKey}`;
   const cors = createCorsPolicy(options.cors);
+  const inflight = new InflightTokens(limits.maxInflightTokens);
   const created = Math.floor(Date.now() / 1000);
 
   const route = async (request: Request, path: string): Promise<Response> => {
@@ -107,7 +127,15 @@ export function createRerankHandler(options: RerankServiceOptions): (request: Re
       if (path.endsWith('/score')) {
         const req = parseScoreRequest(body, limits);
         checkModel(req.model, embedder.model);
-        const { scores, promptTokens } = await scoreTexts(embedder, scorer, req.queries, req.documents, signal);
+        const { scores, promptTokens } = await scoreTexts({
+          embedder,
+          scorer,
+          queries: req.queries,
+          documents: req.documents,
+          signal,
+          budgets: limits,
+          inflight,
+        });
         return jsonResponse(200, {
           id: responseId(request),
           object: 'list',
@@ -124,7 +152,15 @@ export function createRerankHandler(options: RerankServiceOptions): (request: Re
       }
       const req = parseRerankRequest(body, limits);
       checkModel(req.model, embedder.model);
-      const { scores, promptTokens } = await scoreTexts(embedder, scorer, [req.query], req.documents, signal);
+      const { scores, promptTokens } = await scoreTexts({
+        embedder,
+        scorer,
+        queries: [req.query],
+        documents: req.documents,
+        signal,
+        budgets: limits,
+        inflight,
+      });
       const results: RerankResultJson[] = topK(scores, req.topN).map(({ index, score }) => ({
         index,
         ...(req.returnDocuments ? { document: { text: req.documents[index]!, multi_modal: null } } : {}),
@@ -163,32 +199,6 @@ export function createRerankHandler(options: RerankServiceOptions): (request: Re
     }
     return withCors(response, verdict);
   };
-}
-
-/**
- * Embeds the texts and scores every document against the one query (1:N) or against its own query (N:N);
- * `promptTokens` counts every text once.
- */
-async function scoreTexts(
-  embedder: TextEmbedder,
-  scorer: Scorer,
-  queries: readonly string[],
-  documents: readonly string[],
-  signal: AbortSignal,
-): Promise<{ scores: Float32Array; promptTokens: number }> {
-  const matrices = await embedder.embed([...queries, ...documents], { signal });
-  const promptTokens = matrices.reduce((n, m) => n + (m.promptTokens ?? m.rows), 0);
-  const queryMatrices = matrices.slice(0, queries.length);
-  const docMatrices = matrices.slice(queries.length);
-  if (queryMatrices.length === 1) {
-    const [scores] = await scorer.score(queryMatrices, docMatrices);
-    return { scores: scores!, promptTokens };
-  }
-  const scores = new Float32Array(documents.length);
-  for (let i = 0; i < documents.length; i++) {
-    scores[i] = (await scorer.score([queryMatrices[i]!], [docMatrices[i]!]))[0]![0]!;
-  }
-  return { scores, promptTokens };
 }
 
 /** A typed failure of the work: the deadline (504), the client leaving, the upstream (502), or a bug (500). */
