@@ -46,10 +46,12 @@ Options:
                          Retry-After (default ${DEFAULT_RERANK_LIMITS.maxInflightTokens})
   --cache-mb N           document embedding cache size (default 256)
   --timeout-ms N         per-request deadline for embedding (default 30000)
+  --shutdown-grace-ms N  after Ctrl-C / SIGTERM, how long requests in flight may finish before every
+                         connection is closed (default 10000; a second Ctrl-C closes at once)
 ${CORS_HELP}
   -h, --help             show this help
 
-Stops cleanly on Ctrl-C (SIGINT) or SIGTERM.`;
+Stops cleanly on Ctrl-C (SIGINT) or SIGTERM, after a grace period for requests in flight.`;
 
 export const command: CliCommand = {
   async run(args) {
@@ -73,6 +75,7 @@ export const command: CliCommand = {
         'max-inflight-tokens': { type: 'string', default: String(DEFAULT_RERANK_LIMITS.maxInflightTokens) },
         'cache-mb': { type: 'string', default: '256' },
         'timeout-ms': { type: 'string', default: '30000' },
+        'shutdown-grace-ms': { type: 'string', default: '10000' },
         ...CORS_OPTIONS,
         help: { type: 'boolean', short: 'h' },
       },
@@ -88,6 +91,7 @@ export const command: CliCommand = {
     const backend = backendOption(values.backend);
     const scale = scaleOption(values.scale);
     const timeoutMs = intOption('--timeout-ms', values['timeout-ms'], 1);
+    const graceMs = intOption('--shutdown-grace-ms', values['shutdown-grace-ms'], 0);
     let embedder: TextEmbedder;
     let client: NodePoolingClient | undefined;
     const poolingUrl = values['pooling-url'];
@@ -135,7 +139,13 @@ export const command: CliCommand = {
         `  scorer:   ${scorer.info.summary}${apiKey ? '\n  api key:  required' : ''}\n`,
     );
     await stopSignal();
-    await server.close();
+    process.stdout.write(
+      `webgpu-maxsim serve: stopping: no new connections; requests in flight may finish for up to ${graceMs} ms ` +
+        '(Ctrl-C again to close now)\n',
+    );
+    const closed = server.close(graceMs);
+    void stopSignal().then(() => server.close(0));
+    await closed;
     await client?.close();
     scorer.destroy();
     return 0;

@@ -143,10 +143,52 @@ export class PoolingTransport {
   }
 }
 
+/** Bytes of an error body read at most (the rest is dropped unread): enough for any real error message. */
+const ERROR_BODY_BYTES = 64 * 1024;
+/** Characters of the server's message kept in errors and logs. */
+const SERVER_MESSAGE_CHARS = 2000;
+
+/** The first `limit` bytes of a body as text (then the body is cancelled), and whether there was more. */
+async function readHead(res: Response, limit: number): Promise<{ text: string; cut: boolean }> {
+  if (res.body === null) return { text: '', cut: false };
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  let cut = false;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    total += value.byteLength;
+    if (total >= limit) {
+      cut = true;
+      await reader.cancel();
+      break;
+    }
+  }
+  const bytes = new Uint8Array(Math.min(total, limit));
+  let at = 0;
+  for (const c of chunks) {
+    const take = Math.min(c.byteLength, bytes.byteLength - at);
+    bytes.set(c.subarray(0, take), at);
+    at += take;
+  }
+  return { text: new TextDecoder().decode(bytes), cut };
+}
+
+/** A server's message cut to {@link SERVER_MESSAGE_CHARS}, saying how long it was. */
+function boundedMessage(message: string | undefined, cut: boolean): string | undefined {
+  if (message === undefined) return undefined;
+  if (message.length <= SERVER_MESSAGE_CHARS && !cut) return message;
+  const size = cut ? `more than ${ERROR_BODY_BYTES} bytes` : `${message.length} characters`;
+  return `${message.slice(0, SERVER_MESSAGE_CHARS)}… (cut: the server's message was ${size})`;
+}
+
 async function httpError(res: Response, url: string, sentId: string, attempts: number): Promise<PoolingHttpError> {
   let text = '';
+  let cut = false;
   try {
-    text = await res.text();
+    ({ text, cut } = await readHead(res, ERROR_BODY_BYTES));
   } catch (cause) {
     // The status is the error; a body that fails to arrive only costs us the server's wording.
     text = `(error body unreadable: ${(cause as Error).message})`;
@@ -172,13 +214,18 @@ async function httpError(res: Response, url: string, sentId: string, attempts: n
       message = json.detail; // FastAPI's own `{"detail": "Not Found"}`
     }
   } catch {
-    message = text.trim() === '' ? undefined : text.trim().slice(0, 500);
+    // Not JSON (or JSON cut off at the byte limit): the text itself is the message.
+    message = text.trim() === '' ? undefined : text.trim();
+    if (cut && message !== undefined) {
+      const m = /"message"\s*:\s*"((?:[^"\\]|\\.)*)/.exec(message);
+      if (m !== null) message = m[1];
+    }
   }
   return new PoolingHttpError({
     status: res.status,
     statusText: res.statusText,
     url,
-    serverMessage: message,
+    serverMessage: boundedMessage(message, cut),
     serverType: type,
     param,
     requestId: res.headers.get('x-request-id') ?? sentId,
