@@ -1,13 +1,15 @@
 // `webgpu-maxsim rerank`: embed a query and documents (vLLM /pooling or the built-in embedder), score them
 // with MaxSim on the best backend here, print them best first. With --local and nothing else it ranks a
 // built-in sample, so a newcomer sees the whole pipeline run without a server or a GPU.
-import { readFile } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { backendOption, intOption, scaleOption } from './common.js';
 import { EMBEDDER_HELP, EMBEDDER_OPTIONS, embedWithCliOptions } from './embed.js';
 import type { CliCommand } from './common.js';
 import { InvalidArgumentError } from '../core/errors.js';
 import { createScorer } from '../node.js';
+import { topK as bestOf } from '../core/top-k.js';
+import type { TokenMatrix } from '../core/token-matrix.js';
 import { SAMPLE_DOCUMENTS, SAMPLE_QUERY } from '../embed/sample-corpus.js';
 
 const HELP = `Usage: webgpu-maxsim rerank --query TEXT (--doc TEXT ... | --docs-file FILE) [options]
@@ -19,7 +21,10 @@ documents it ranks a built-in sample: try \`webgpu-maxsim rerank --local\`.
 Options:
   --query TEXT           the query
   --doc TEXT             a document (repeat for more)
-  --docs-file FILE       documents, one per line, or JSONL with a "text" field per line
+  --docs-file FILE       documents, one per line, or JSONL with a "text" field per line ("-": stdin); read as
+                         a stream and embedded and scored a chunk at a time, so memory stays bounded
+  --max-docs N           refuse a file with more documents (default 1000000)
+  --max-doc-chars N      refuse a document longer than this (default 32768)
   --top-k K              print the best K (default all)
   --scale sum|mean       sum over query tokens (default; ColBERT, vLLM /score) or mean (BGE-M3/FlagEmbedding)
   --backend B            auto (default) | cpu | webgpu
@@ -43,6 +48,8 @@ export const command: CliCommand = {
         doc: { type: 'string', multiple: true },
         'docs-file': { type: 'string' },
         'top-k': { type: 'string' },
+        'max-docs': { type: 'string', default: '1000000' },
+        'max-doc-chars': { type: 'string', default: '32768' },
         scale: { type: 'string', default: 'sum' },
         backend: { type: 'string', default: 'auto' },
         json: { type: 'boolean' },
@@ -63,7 +70,14 @@ export const command: CliCommand = {
     const topK = values['top-k'] === undefined ? undefined : intOption('--top-k', values['top-k'], 1);
 
     let docs = [...(values.doc ?? [])];
-    if (values['docs-file'] !== undefined) docs.push(...(await readDocsFile(values['docs-file'])));
+    if (values['docs-file'] !== undefined) {
+      const limits = {
+        maxDocs: intOption('--max-docs', values['max-docs'], 1),
+        maxChars: intOption('--max-doc-chars', values['max-doc-chars'], 1),
+      };
+      // One at a time: spreading 130,000 lines into push() overflowed the call stack.
+      for await (const doc of readDocsFile(values['docs-file'], limits)) docs.push(doc);
+    }
     let query = values.query;
     if (query === undefined && docs.length === 0) {
       query = SAMPLE_QUERY;
@@ -77,11 +91,9 @@ export const command: CliCommand = {
       );
     }
 
-    const { matrices, source } = await embedWithCliOptions(values, [query, ...docs]);
-    const [queryMatrix, ...docMatrices] = matrices;
     const scorer = await createScorer({ backend, scale });
     try {
-      const ranked = await scorer.rerank(queryMatrix!, docMatrices, topK === undefined ? {} : { topK });
+      const { ranked, source } = await rankInChunks(values, query, docs, scorer, topK);
       if (values.json === true) {
         const results = ranked.map((r) => ({ index: r.index, score: r.score }));
         process.stdout.write(`${JSON.stringify({ backend: scorer.backend, results })}\n`);
@@ -105,29 +117,130 @@ export const command: CliCommand = {
   },
 };
 
-/** One document per line, or JSONL (`{"text": ...}` per line) when the first line is a JSON object. */
-async function readDocsFile(path: string): Promise<string[]> {
-  const text = await readFile(path, 'utf8');
-  const lines = text.split(/\r?\n/);
-  const first = lines.find((l) => l.trim() !== '');
-  if (first === undefined) throw new InvalidArgumentError(`--docs-file ${path} has no documents`);
-  if (!first.trimStart().startsWith('{')) return lines.filter((l) => l.trim() !== '');
-  const docs: string[] = [];
-  lines.forEach((line, i) => {
-    if (line.trim() === '') return;
-    let parsed: unknown;
+/** Documents per embedding chunk, and characters per chunk: about 16 MB of vectors at dim 1024. */
+const CHUNK_DOCS = 2048;
+const CHUNK_CHARS = 16_384;
+
+/**
+ * Embeds the query, then the documents a chunk at a time, scoring each chunk as it comes and keeping only the
+ * scores: memory holds one chunk of vectors, not the whole file's (2,000 lines at dim 1024 went past 5 GB).
+ */
+async function rankInChunks(
+  values: Parameters<typeof embedWithCliOptions>[0],
+  query: string,
+  docs: readonly string[],
+  scorer: Awaited<ReturnType<typeof createScorer>>,
+  topK: number | undefined,
+): Promise<{ ranked: { index: number; score: number }[]; source: string }> {
+  const first = await embedWithCliOptions(values, [query]);
+  const queryMatrix: TokenMatrix = first.matrices[0]!;
+  // Later chunks reuse the width the server told, so no chunk asks for it again.
+  const chunkValues = { ...values, dim: String(queryMatrix.dim) };
+  const scores = new Float32Array(docs.length);
+  for (let start = 0; start < docs.length; ) {
+    let end = start;
+    let chars = 0;
+    do {
+      chars += docs[end]!.length;
+      end++;
+    } while (end < docs.length && end - start < CHUNK_DOCS && chars + docs[end]!.length <= CHUNK_CHARS);
+    const { matrices } = await embedWithCliOptions(chunkValues, docs.slice(start, end));
+    const [row] = await scorer.score([queryMatrix], matrices);
+    scores.set(row!, start);
+    start = end;
+  }
+  return { ranked: bestOf(scores, topK), source: first.source };
+}
+
+/**
+ * One document per line, or JSONL (`{"text": ...}` per line) when the first line is a JSON object; `-` reads
+ * stdin. Streamed: the file is never held whole. Refuses, with a message naming the limit, binary input (a NUL
+ * byte, or bytes that are not UTF-8), a document longer than `maxChars` and more than `maxDocs` documents.
+ */
+async function* readDocsFile(path: string, limits: { maxDocs: number; maxChars: number }): AsyncGenerator<string> {
+  const name = path === '-' ? 'stdin' : path;
+  const stream = path === '-' ? process.stdin : createReadStream(path);
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  let pending = '';
+  let lineNo = 0;
+  let count = 0;
+  let jsonl: boolean | undefined;
+  let offset = 0;
+  const take = (line: string): string | undefined => {
+    lineNo++;
+    const text = line.endsWith('\r') ? line.slice(0, -1) : line;
+    if (text.trim() === '') return undefined;
+    jsonl ??= text.trimStart().startsWith('{');
+    let doc = text;
+    if (jsonl) {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text);
+      } catch (cause) {
+        throw new InvalidArgumentError(`--docs-file ${name} line ${lineNo} is not JSON (${(cause as Error).message})`);
+      }
+      const t = (parsed as { text?: unknown } | null)?.text;
+      if (typeof t !== 'string') {
+        throw new InvalidArgumentError(`--docs-file ${name} line ${lineNo} has no string "text" field`);
+      }
+      doc = t;
+    }
+    if (doc.length > limits.maxChars) {
+      throw new InvalidArgumentError(
+        `--docs-file ${name} line ${lineNo} has ${doc.length.toLocaleString('en-US')} characters; the limit is ` +
+          `${limits.maxChars.toLocaleString('en-US')} (--max-doc-chars)`,
+      );
+    }
+    if (++count > limits.maxDocs) {
+      throw new InvalidArgumentError(
+        `--docs-file ${name} has more than ${limits.maxDocs.toLocaleString('en-US')} documents (--max-docs); split it ` +
+          'or raise --max-docs',
+      );
+    }
+    return doc;
+  };
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    const nul = chunk.indexOf(0);
+    if (nul >= 0) {
+      throw new InvalidArgumentError(
+        `--docs-file ${name} looks binary (a NUL byte at offset ${offset + nul}): pass a text file, one document ` +
+          'per line, or JSONL with a "text" field',
+      );
+    }
+    offset += chunk.byteLength;
     try {
-      parsed = JSON.parse(line);
-    } catch (cause) {
-      throw new InvalidArgumentError(`--docs-file ${path} line ${i + 1} is not JSON (${(cause as Error).message})`);
+      pending += decoder.decode(chunk, { stream: true });
+    } catch {
+      throw new InvalidArgumentError(
+        `--docs-file ${name} is not UTF-8 text (invalid bytes before offset ${offset}): convert it to UTF-8 ` +
+          '(e.g. iconv -f latin1 -t utf-8)',
+      );
     }
-    const t = (parsed as { text?: unknown } | null)?.text;
-    if (typeof t !== 'string') {
-      throw new InvalidArgumentError(`--docs-file ${path} line ${i + 1} has no string "text" field`);
+    // A single line longer than any document may be cannot be waited for until it ends.
+    if (pending.length > limits.maxChars * 4 + 1_000_000 && !pending.includes('\n')) {
+      throw new InvalidArgumentError(
+        `--docs-file ${name} line ${lineNo + 1} is longer than ${pending.length.toLocaleString('en-US')} ` +
+          `characters; the limit is ${limits.maxChars.toLocaleString('en-US')} (--max-doc-chars)`,
+      );
     }
-    docs.push(t);
-  });
-  return docs;
+    let newline = pending.indexOf('\n');
+    let from = 0;
+    while (newline >= 0) {
+      const doc = take(pending.slice(from, newline));
+      if (doc !== undefined) yield doc;
+      from = newline + 1;
+      newline = pending.indexOf('\n', from);
+    }
+    pending = pending.slice(from);
+  }
+  try {
+    pending += decoder.decode();
+  } catch {
+    throw new InvalidArgumentError(`--docs-file ${name} is not UTF-8 text (it ends inside a character)`);
+  }
+  const last = take(pending);
+  if (last !== undefined) yield last;
+  if (count === 0) throw new InvalidArgumentError(`--docs-file ${name} has no documents`);
 }
 
 function preview(text: string, width = 72): string {
