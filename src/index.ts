@@ -27,6 +27,7 @@ export {
   InvalidArgumentError,
   InvalidTokenMatrixError,
   MaxsimError,
+  ScoreOverflowError,
 } from './core/errors.js';
 export { CpuMemoryLimitError, CpuWorkerError } from './cpu/errors.js';
 export { DeviceLostError, GpuLimitError, GpuOutOfMemoryError, GpuValidationError } from './webgpu/errors.js';

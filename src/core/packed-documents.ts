@@ -1,5 +1,5 @@
 import { DimensionMismatchError, InvalidTokenMatrixError } from './errors.js';
-import { validateTokenMatrix, type TokenMatrix } from './token-matrix.js';
+import { checkedMaxAbs, type TokenMatrix } from './token-matrix.js';
 
 /**
  * Documents packed back to back, ragged without padding: document `i` is rows
@@ -13,6 +13,8 @@ export interface PackedDocuments {
   readonly count: number;
   readonly dim: number;
   readonly totalRows: number;
+  /** The largest absolute value of any document (0 when there is none): what bounds a score's magnitude. */
+  readonly maxAbs: number;
 }
 
 /**
@@ -30,8 +32,10 @@ export function packDocuments(docs: readonly TokenMatrix[], dim?: number): Packe
   const width = dim ?? docs[0]?.dim ?? 0;
   const rowOffsets = new Uint32Array(docs.length + 1);
   let totalRows = 0;
+  let maxAbs = 0;
   for (let i = 0; i < docs.length; i++) {
-    const doc = validateTokenMatrix(docs[i]!, `document ${i}`);
+    const doc = docs[i]!;
+    maxAbs = Math.max(maxAbs, checkedMaxAbs(doc, `document ${i}`));
     if (doc.dim !== width) throw new DimensionMismatchError(width, doc.dim, `document ${i}`);
     totalRows += doc.rows;
     if (totalRows > 0xffffffff) {
@@ -41,5 +45,5 @@ export function packDocuments(docs: readonly TokenMatrix[], dim?: number): Packe
   }
   const data = new Float32Array(totalRows * width);
   for (let i = 0; i < docs.length; i++) data.set(docs[i]!.data, rowOffsets[i]! * width);
-  return { data, rowOffsets, count: docs.length, dim: width, totalRows };
+  return { data, rowOffsets, count: docs.length, dim: width, totalRows, maxAbs };
 }
