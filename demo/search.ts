@@ -25,7 +25,7 @@ export interface SearchDeps {
   scorerFor(choice: BackendChoice): Promise<{ scorer: Scorer; startMs: number | undefined }>;
   forgetScorer(choice: BackendChoice): void;
   scorerBroken(err: unknown): boolean;
-  backendLabel(scorer: Scorer): string;
+  backendLabel(scorer: Scorer, choice: BackendChoice): string;
   describeError(err: unknown): string;
 }
 
@@ -286,7 +286,7 @@ export function setupSearch(deps: SearchDeps): void {
       }
       const embed = queryEmbedder(corpus);
       const r = await residentFor(corpus, choice);
-      ui.backend.textContent = deps.backendLabel(r.scorer);
+      ui.backend.textContent = deps.backendLabel(r.scorer, r.choice);
       ui.backend.dataset.backend = r.scorer.backend;
       const reason = r.scorer.info.fallbackReason;
       show(ui.notice, choice !== 'cpu' && reason !== undefined ? `Scoring on the CPU: ${reason}` : undefined);

@@ -55,6 +55,7 @@ export {
   InvalidTokenMatrixError,
   MaxsimError,
   type CorpusFileProblem,
+  ScoreOverflowError,
 } from './core/errors.js';
 export { CpuMemoryLimitError, CpuWorkerError } from './cpu/errors.js';
 export { DeviceLostError, GpuLimitError, GpuOutOfMemoryError, GpuValidationError } from './webgpu/errors.js';
@@ -93,6 +94,7 @@ export {
   createEmbeddingCache,
   hashTextEmbedder,
   poolingTextEmbedder,
+  type EmbeddedText,
   type EmbeddingCacheOptions,
   type TextEmbedder,
 } from './embed/text-embedder.js';
@@ -105,3 +107,4 @@ export {
   type RerankResultJson,
   type RerankServiceOptions,
 } from './service/rerank-handler.js';
+export type { CorsOptions } from './service/cors.js';

@@ -74,6 +74,7 @@ export {
   InvalidTokenMatrixError,
   MaxsimError,
   type CorpusFileProblem,
+  ScoreOverflowError,
 } from './core/errors.js';
 export { CpuMemoryLimitError, CpuWorkerError } from './cpu/errors.js';
 export { DeviceLostError, GpuLimitError, GpuOutOfMemoryError, GpuValidationError } from './webgpu/errors.js';
@@ -108,6 +109,7 @@ export {
   createEmbeddingCache,
   hashTextEmbedder,
   poolingTextEmbedder,
+  type EmbeddedText,
   type EmbeddingCacheOptions,
   type TextEmbedder,
 } from './embed/text-embedder.js';
@@ -118,6 +120,7 @@ export {
   type RerankResultJson,
   type RerankServiceOptions,
 } from './service/rerank-handler.js';
+export type { CorsOptions } from './service/cors.js';
 
 // Node only.
 export { loadDawnGpu } from './node/dawn.js';

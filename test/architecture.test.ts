@@ -26,7 +26,8 @@ const ALLOWED: Record<string, readonly string[]> = {
   'create-scorer': ['core', 'cpu', 'webgpu', 'fallback-engine'],
   index: ['core', 'cpu', 'webgpu', 'pooling', 'embed', 'service', 'create-scorer'],
   node: ['core', 'cpu', 'webgpu', 'pooling', 'embed', 'service', 'create-scorer'],
-  testing: ['core', 'pooling', 'embed', 'node'],
+  // The stand-in shares the service's vLLM-exact pieces (CORS, pydantic's lax coercion).
+  testing: ['core', 'pooling', 'embed', 'service', 'node'],
   // The Node entry file (src/node.ts) is a root file; its layer name collides with the node/ folder, which is
   // fine: both are Node-only and may import the same things, plus the stand-in.
   bench: ['core', 'cpu', 'webgpu', 'pooling', 'embed', 'node', 'create-scorer', 'fallback-engine'],

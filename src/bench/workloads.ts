@@ -189,7 +189,8 @@ export function generateWorkload(
     fillUnitRows(seededRandom(mixSeed(querySeed, q)), qdata, 0, spec.lq, spec.dim);
     queries.push({ data: qdata, rows: spec.lq, dim: spec.dim });
   }
-  return { spec, seed, packed: { data, rowOffsets, count, dim: spec.dim, totalRows }, queries };
+  // Unit rows: no value exceeds 1 in magnitude.
+  return { spec, seed, packed: { data, rowOffsets, count, dim: spec.dim, totalRows, maxAbs: 1 }, queries };
 }
 
 /**
@@ -213,6 +214,7 @@ export function workloadPrefix(data: WorkloadData, docs: number): WorkloadData {
       count: docs,
       dim: packed.dim,
       totalRows,
+      maxAbs: packed.maxAbs,
     },
   };
 }

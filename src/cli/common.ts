@@ -170,12 +170,18 @@ const MAX_LINE_CHARS = 64 * 2 ** 20;
 /**
  * The lines of a text file named by an option, or of standard input for `-`, read as a stream. Problems a person
  * can fix are usage errors that name the option, the path and the fix: a missing file, a directory, a device that
- * is not a terminal (`/dev/zero` would never end), unreadable, binary data (NUL bytes), a line over 64 Mi chars.
+ * is not a terminal (`/dev/zero` would never end), unreadable, binary data (NUL bytes or bytes that are not UTF-8),
+ * a line over `maxLineChars` (default 64 Mi characters).
  *
  * @example
  * for await (const line of readLines('--docs-file', path)) docs.push(line);
  */
-export async function* readLines(option: string, path: string): AsyncGenerator<string> {
+export async function* readLines(
+  option: string,
+  path: string,
+  options: { maxLineChars?: number } = {},
+): AsyncGenerator<string> {
+  const maxLineChars = options.maxLineChars ?? MAX_LINE_CHARS;
   const label = path === '-' ? `${option} - (standard input)` : `${option} ${path}`;
   let input: NodeJS.ReadableStream;
   if (path === '-') {
@@ -204,12 +210,22 @@ export async function* readLines(option: string, path: string): AsyncGenerator<s
     }
     input = createReadStream(path);
   }
-  const decoder = new TextDecoder('utf-8');
+  // Fatal: bytes that are not UTF-8 mean binary data (or another encoding), not documents.
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  const decode = (chunk?: Uint8Array): string => {
+    try {
+      return chunk === undefined ? decoder.decode() : decoder.decode(chunk, { stream: true });
+    } catch {
+      throw new UsageError(
+        `${label}: line ${lineNumber + 1} is not UTF-8 text; pass a text file (convert it with e.g. iconv -t utf-8), not binary data`,
+      );
+    }
+  };
   let pending = '';
   let lineNumber = 0;
   try {
     for await (const chunk of input as AsyncIterable<Uint8Array>) {
-      pending += decoder.decode(chunk, { stream: true });
+      pending += decode(chunk);
       let start = 0;
       for (let nl = pending.indexOf('\n'); nl !== -1; nl = pending.indexOf('\n', start)) {
         lineNumber++;
@@ -217,9 +233,9 @@ export async function* readLines(option: string, path: string): AsyncGenerator<s
         start = nl + 1;
       }
       pending = pending.slice(start);
-      if (pending.length > MAX_LINE_CHARS) {
+      if (pending.length > maxLineChars) {
         throw new UsageError(
-          `${label}: line ${lineNumber + 1} is longer than ${MAX_LINE_CHARS / 2 ** 20} Mi characters; is it a text file with one document per line?`,
+          `${label}: line ${lineNumber + 1} is longer than ${maxLineChars.toLocaleString('en-US')} characters; is it a text file with one document per line?`,
         );
       }
     }
@@ -229,7 +245,7 @@ export async function* readLines(option: string, path: string): AsyncGenerator<s
     if (code === 'EACCES') throw new UsageError(`${label}: permission denied; check the file's permissions`);
     throw err;
   }
-  pending += decoder.decode();
+  pending += decode();
   if (pending !== '') yield checkLine(pending.replace(/\r$/, ''));
 
   function checkLine(line: string): string {

@@ -1,5 +1,6 @@
 // `webgpu-maxsim serve-pooling`: a local vLLM /pooling stand-in backed by the hashing embedder.
 import { intOption, parseCliArgs, portOption, stopSignal, type CliCommand } from './common.js';
+import { CORS_HELP, CORS_OPTIONS, corsFromFlags } from './cors-options.js';
 import { InvalidArgumentError } from '../core/errors.js';
 import {
   POOLING_SERVER_CONFIG_COMMANDS,
@@ -10,7 +11,8 @@ import {
 
 const HELP = `Usage: webgpu-maxsim serve-pooling [options]
 
-Serves vLLM's POST /pooling (plus /invocations, /tokenize, /v1/models, /health) for BAAI/bge-m3, computing
+Serves vLLM's POST /pooling (plus /invocations, /v1/embeddings, /tokenize, /v1/models, /health) for BAAI/bge-m3,
+with vLLM's CORS behaviour (every origin allowed by default, as vLLM), computing
 vectors with the built-in hashing embedder: deterministic and lexical (it rewards shared words and character
 n-grams), not a neural model. Use it to test clients and to run the pipeline without a GPU.
 
@@ -30,6 +32,7 @@ Options:
   --max-model-len N    longest prompt in tokens (default 8192)
   --max-prompts N      prompts per request in newest mode (VLLM_MAX_COMPLETION_PROMPTS, default 1024)
   --api-key K          require "Authorization: Bearer K" (401 {"error":"Unauthorized"} otherwise)
+${CORS_HELP}
   --seed N             embedder seed (default 0)
   -h, --help           show this help
 
@@ -52,6 +55,7 @@ export const command: CliCommand = {
         'max-prompts': { type: 'string', default: '1024' },
         'api-key': { type: 'string' },
         seed: { type: 'string', default: '0' },
+        ...CORS_OPTIONS,
         help: { type: 'boolean', short: 'h' },
       },
       allowPositionals: false,
@@ -78,6 +82,7 @@ export const command: CliCommand = {
       maxPrompts: intOption('--max-prompts', values['max-prompts'], 1),
       seed: intOption('--seed', values.seed, Number.MIN_SAFE_INTEGER),
       ...(values['api-key'] === undefined ? {} : { apiKey: values['api-key'] }),
+      cors: corsFromFlags(values),
     });
     const mimics = POOLING_SERVER_CONFIG_COMMANDS[config];
     process.stdout.write(

@@ -69,6 +69,31 @@ export class DestroyedError extends MaxsimError {
   }
 }
 
+/** A caller's `AbortSignal` fired (a deadline, or a client that went away); `cause` is the signal's reason. */
+export class AbortedError extends MaxsimError {
+  constructor(what: string, reason: unknown) {
+    super('E_ABORTED', `${what} was aborted by the caller`, { cause: reason });
+  }
+}
+
+/**
+ * A query and a corpus whose products could overflow float32. Scores are float32 on every backend, and an
+ * overflow would give -Infinity on one and -3.4e38 on another, so such a pair is refused before any work: when
+ * Σ|query values| × max|document value| ≥ 2^127 (half of float32's range, leaving room for rounding), no score
+ * is computed. Below that bound no product, dot product or sum can overflow, in any summation order.
+ */
+export class ScoreOverflowError extends MaxsimError {
+  constructor(what: string, queryAbsSum: number, docMaxAbs: number) {
+    super(
+      'E_SCORE_OVERFLOW',
+      `${what} against these documents could overflow float32: the sum of |query values| (${queryAbsSum.toPrecision(3)}) ` +
+        `times the largest |document value| (${docMaxAbs.toPrecision(3)}) is ${(queryAbsSum * docMaxAbs).toPrecision(3)}, ` +
+        'at least 2^127 (1.7e38), so a dot product or a sum could pass float32 range (3.4e38). Scale the embeddings ' +
+        'down (normalise rows, as embedding models do) before scoring.',
+    );
+  }
+}
+
 /** A corpus was passed to a scorer other than the one that uploaded it. */
 export class ForeignCorpusError extends MaxsimError {
   constructor() {

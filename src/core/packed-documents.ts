@@ -1,5 +1,5 @@
 import { DimensionMismatchError, InvalidTokenMatrixError } from './errors.js';
-import { validateTokenMatrix, type TokenMatrix } from './token-matrix.js';
+import { checkedMaxAbs, type TokenMatrix } from './token-matrix.js';
 
 /**
  * Documents packed back to back, ragged without padding: document `i` is rows
@@ -18,6 +18,8 @@ export interface PackedDocuments {
   readonly count: number;
   readonly dim: number;
   readonly totalRows: number;
+  /** The largest absolute value of any document (0 when there is none): what bounds a score's magnitude. */
+  readonly maxAbs: number;
 }
 
 /** The documents behind a lazily packed {@link PackedDocuments}, until its `data` is read. */
@@ -39,8 +41,10 @@ export function packDocuments(docs: readonly TokenMatrix[], dim?: number): Packe
   const width = dim ?? docs[0]?.dim ?? 0;
   const rowOffsets = new Uint32Array(docs.length + 1);
   let totalRows = 0;
+  let maxAbs = 0;
   for (let i = 0; i < docs.length; i++) {
-    const doc = validateTokenMatrix(docs[i]!, `document ${i}`);
+    const doc = docs[i]!;
+    maxAbs = Math.max(maxAbs, checkedMaxAbs(doc, `document ${i}`));
     if (doc.dim !== width) throw new DimensionMismatchError(width, doc.dim, `document ${i}`);
     totalRows += doc.rows;
     if (totalRows > 0xffffffff) {
@@ -65,6 +69,7 @@ export function packDocuments(docs: readonly TokenMatrix[], dim?: number): Packe
     count: docs.length,
     dim: width,
     totalRows,
+    maxAbs,
   };
   unpacked.set(packed, { docs: sources });
   return packed;
@@ -128,6 +133,6 @@ export function copyPackedRows(packed: PackedDocuments, firstRow: number, endRow
  * const kept = hostCopy(packed); // kept.data is the packed rows
  */
 export function hostCopy(packed: PackedDocuments): PackedDocuments {
-  const { data, rowOffsets, count, dim, totalRows } = packed;
-  return { data, rowOffsets, count, dim, totalRows };
+  const { data, rowOffsets, count, dim, totalRows, maxAbs } = packed;
+  return { data, rowOffsets, count, dim, totalRows, maxAbs };
 }

@@ -1,4 +1,10 @@
-import { DestroyedError, DimensionMismatchError, ForeignCorpusError, InvalidArgumentError } from './errors.js';
+import {
+  DestroyedError,
+  DimensionMismatchError,
+  ForeignCorpusError,
+  InvalidArgumentError,
+  ScoreOverflowError,
+} from './errors.js';
 import { applyScale, checkScale, type Scale } from './reference.js';
 import { packDocuments, type PackedDocuments } from './packed-documents.js';
 import { topK, type RankedDocument } from './top-k.js';
@@ -128,6 +134,7 @@ class CorpusHandle<C> implements Corpus {
   readonly count: number;
   readonly dim: number;
   readonly totalTokens: number;
+  readonly maxAbs: number;
 
   constructor(owner: object, inner: C, packed: PackedDocuments, release: (inner: C) => void) {
     this.owner = owner;
@@ -136,6 +143,7 @@ class CorpusHandle<C> implements Corpus {
     this.count = packed.count;
     this.dim = packed.dim;
     this.totalTokens = packed.totalRows;
+    this.maxAbs = packed.maxAbs;
   }
 
   get destroyed(): boolean {
@@ -154,6 +162,12 @@ class CorpusHandle<C> implements Corpus {
     this.#release(inner);
   }
 }
+
+/**
+ * Σ|query values| × max|document value| at or past which a score could overflow float32 (see
+ * {@link ScoreOverflowError}): half of float32's largest value, leaving room for rounding.
+ */
+const SCORE_OVERFLOW_BOUND = 2 ** 127;
 
 /**
  * Wraps a {@link ScoringEngine} into the public {@link Scorer} contract. Backends call this; users call
@@ -229,9 +243,27 @@ export function createScorerFromEngine<C>(engine: ScoringEngine<C>, scale: Scale
             throw new DimensionMismatchError(handle.dim, queries[i]!.dim, `query ${i}`);
         }
       }
+      for (let i = 0; i < queries.length; i++) {
+        const data = queries[i]!.data;
+        let absSum = 0;
+        for (let k = 0; k < data.length; k++) absSum += Math.abs(data[k]!);
+        if (absSum * handle.maxAbs >= SCORE_OVERFLOW_BOUND) {
+          throw new ScoreOverflowError(`query ${i}`, absSum, handle.maxAbs);
+        }
+      }
       if (queries.length === 0) return [];
-      const sums = await engine.score(queries, handle.inner);
-      alive();
+      // Destroying the scorer or the corpus while this call runs ends it with E_DESTROYED on every backend,
+      // whatever the backend made of its buffers going away (a GPU validation error, or scores of freed memory).
+      const destroyedMeanwhile = (): DestroyedError | undefined =>
+        destroyed ? new DestroyedError('Scorer') : handle.destroyed ? new DestroyedError('Corpus') : undefined;
+      let sums: Float32Array[];
+      try {
+        sums = await engine.score(queries, handle.inner);
+      } catch (err) {
+        throw destroyedMeanwhile() ?? err;
+      }
+      const gone = destroyedMeanwhile();
+      if (gone !== undefined) throw gone;
       if (scale === 'mean') {
         for (let i = 0; i < queries.length; i++) {
           const rows = queries[i]!.rows;

@@ -78,6 +78,18 @@ export function tokenMatrixFromNested(rows: readonly (readonly number[])[], dim?
  * validateTokenMatrix({ data: new Float32Array([1, NaN]), rows: 1, dim: 2 }); // throws: row 0, column 1 is NaN
  */
 export function validateTokenMatrix<T extends TokenMatrix>(m: T, label = 'token matrix'): T {
+  checkedMaxAbs(m, label);
+  return m;
+}
+
+/**
+ * {@link validateTokenMatrix}, returning the largest absolute value of `m` (0 when empty) from the same single
+ * pass over the data that looks for non-finite values.
+ *
+ * @example
+ * checkedMaxAbs({ data: new Float32Array([1, -3]), rows: 1, dim: 2 }); // 3
+ */
+export function checkedMaxAbs(m: TokenMatrix, label = 'token matrix'): number {
   if (m === null || typeof m !== 'object') {
     throw new InvalidTokenMatrixError(`${label} is ${describeValue(m)}, expected { data: Float32Array, rows, dim }`);
   }
@@ -93,19 +105,30 @@ export function validateTokenMatrix<T extends TokenMatrix>(m: T, label = 'token 
       `${label}.data has ${m.data.length} values but rows × dim = ${m.rows} × ${m.dim} = ${m.rows * m.dim}`,
     );
   }
-  const i = firstNonFinite(m.data);
-  if (i >= 0) {
-    const row = Math.floor(i / m.dim);
-    const column = i - row * m.dim;
-    throw new InvalidTokenMatrixError(
-      `${label} has a non-finite value (${String(m.data[i])}) at row ${row}, column ${column}`,
-      {
-        row,
-        column,
-      },
-    );
+  const data = m.data;
+  let max = 0;
+  for (let k = 0; k < data.length; k++) {
+    const v = data[k]!;
+    const a = v < 0 ? -v : v;
+    // One comparison per value: true for a new maximum and for NaN; only then is finiteness checked.
+    if (!(a <= max)) {
+      if (a - a !== 0) nonFinite(m, label, k);
+      max = a;
+    }
   }
-  return m;
+  return max;
+}
+
+function nonFinite(m: TokenMatrix, label: string, i: number): never {
+  const row = Math.floor(i / m.dim);
+  const column = i - row * m.dim;
+  throw new InvalidTokenMatrixError(
+    `${label} has a non-finite value (${String(m.data[i])}) at row ${row}, column ${column}`,
+    {
+      row,
+      column,
+    },
+  );
 }
 
 /**

@@ -64,7 +64,16 @@ export interface HashEmbedder {
   embedTokenIds(ids: readonly number[], options?: Pick<HashEmbedOptions, 'normalize'>): TokenMatrix;
   /** One row per token of an encoding (from {@link HashEmbedder.encode}, possibly truncated). */
   embedEncoding(encoding: HashEncoding, options?: Pick<HashEmbedOptions, 'normalize'>): TokenMatrix;
+  /**
+   * {@link HashEmbedder.embedText} in steps of a few milliseconds each (about 16,384 values of work): call
+   * `next()` until it is `done`; its `value` is then the same matrix `embedText` returns, bit for bit. Lets a
+   * server yield to its event loop between steps instead of blocking it for one long text.
+   */
+  embedTextStepwise(text: string, options?: HashEmbedOptions): Iterator<undefined, TokenMatrix, undefined>;
 }
+
+/** Work per step of {@link HashEmbedder.embedTextStepwise}, in row values (rows × dim). */
+const STEP_VALUES = 16_384;
 
 // Feature weights. The token itself dominates, so a shared word is the strongest signal; character trigrams
 // give partial credit to inflections and to the pieces of split words (embedding / embeddings); neighbour
@@ -78,7 +87,8 @@ const W_SPECIAL = 0.6; // `<s>` / `</s>`: their own feature plus the mean of the
 const TOKEN_PATTERN =
   /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}]|(?:(?![\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}])[\p{L}\p{M}\p{N}])+|[^\s\p{L}\p{M}\p{N}]/gu;
 const WORD_START = '\u2581';
-const CACHE_FLOATS = 1 << 22; // memoised token vectors: 16 MiB of Float32 at most per embedder
+const CACHE_FLOATS = 1 << 22; // memoised token vectors: 32 MiB (Float64) at most per embedder
+const PAGE_FLOATS = 1 << 16; // in pages of 512 KiB
 
 /**
  * Creates a deterministic hashing token embedder: text → one L2-normalised `dim`-wide row per token, built from
@@ -113,7 +123,12 @@ export function createHashEmbedder(options: HashEmbedderOptions = {}): HashEmbed
   }
   const seedKey = fmix32(seed ^ 0x5bd1e995);
   const words = Math.ceil(dim / 32);
-  const cache = new Map<string, Float64Array>();
+  // The memo lives in fixed pages of token vectors with an offset per token, not a typed array per token: tens of
+  // thousands of small ArrayBuffers made every garbage collection of a long-running server slower, and one
+  // growing slab stalled it for tens of milliseconds at each copy.
+  const cache = new Map<string, number>();
+  const pageFloats = Math.max(1, Math.floor(PAGE_FLOATS / dim)) * dim;
+  const pages: Float64Array[] = [];
   let cachedFloats = 0;
 
   /** Adds `w · r(key)` to `acc`, where r(key) is a seeded pseudo-random ±1 vector. */
@@ -133,17 +148,28 @@ export function createHashEmbedder(options: HashEmbedderOptions = {}): HashEmbed
   /** The context-free part of a text token: unigram (by id) and character trigrams. Memoised. */
   function tokenVector(id: number, token: string): Float64Array {
     const hit = cache.get(token);
-    if (hit !== undefined) return hit;
-    const v = new Float64Array(dim);
-    addFeature(v, mix(id, 0x11), W_UNIGRAM);
-    const grams = trigrams(token);
-    const wg = W_TRIGRAMS / Math.sqrt(grams.length);
-    for (const g of grams) addFeature(v, mix(fnv1a(g), 0x22), wg);
+    if (hit !== undefined) {
+      const page = pages[Math.floor(hit / pageFloats)]!;
+      const at = hit % pageFloats;
+      return page.subarray(at, at + dim);
+    }
     if (cachedFloats + dim > CACHE_FLOATS) {
       cache.clear();
       cachedFloats = 0;
     }
-    cache.set(token, v);
+    // Vectors never straddle pages: skip to the next page when this one has no room left.
+    const room = pageFloats - (cachedFloats % pageFloats);
+    if (room < dim) cachedFloats += room;
+    const index = Math.floor(cachedFloats / pageFloats);
+    pages[index] ??= new Float64Array(pageFloats);
+    const at = cachedFloats % pageFloats;
+    const v = pages[index]!.subarray(at, at + dim);
+    v.fill(0);
+    addFeature(v, mix(id, 0x11), W_UNIGRAM);
+    const grams = trigrams(token);
+    const wg = W_TRIGRAMS / Math.sqrt(grams.length);
+    for (const g of grams) addFeature(v, mix(fnv1a(g), 0x22), wg);
+    cache.set(token, cachedFloats);
     cachedFloats += dim;
     return v;
   }
@@ -168,7 +194,20 @@ export function createHashEmbedder(options: HashEmbedderOptions = {}): HashEmbed
   }
 
   function embedEncoding(encoding: HashEncoding, opts: Pick<HashEmbedOptions, 'normalize'> = {}): TokenMatrix {
+    const steps = embedSteps(encoding, opts);
+    for (;;) {
+      const step = steps.next();
+      if (step.done === true) return step.value;
+    }
+  }
+
+  /** The work of {@link embedEncoding}, pausing (yielding) after every `STEP_VALUES` of row values. */
+  function* embedSteps(
+    encoding: HashEncoding,
+    opts: Pick<HashEmbedOptions, 'normalize'>,
+  ): Generator<undefined, TokenMatrix, undefined> {
     const { ids, tokens } = encoding;
+    const rowsPerStep = Math.max(1, Math.floor(STEP_VALUES / dim));
     const n = ids.length;
     if (tokens.length !== n) {
       throw new InvalidArgumentError(`embedEncoding: ${n} ids but ${tokens.length} tokens; slice both together`);
@@ -195,6 +234,7 @@ export function createHashEmbedder(options: HashEmbedderOptions = {}): HashEmbed
       const inv = sq > 0 ? 1 / Math.sqrt(sq) : 0;
       for (let c = 0; c < dim; c++) context[c]! += row[c]! * inv;
       contextRows++;
+      if ((i + 1) % rowsPerStep === 0) yield;
     }
     // Specials summarise the text (a pooled CLS / SEP) plus a feature of their own, scaled like a token row.
     let csq = 0;
@@ -234,6 +274,11 @@ export function createHashEmbedder(options: HashEmbedderOptions = {}): HashEmbed
       ),
     embedTokenIds: (ids, opts = {}) => embedEncoding({ ids, tokens: ids.map(() => null) }, opts),
     embedEncoding,
+    embedTextStepwise: (text, opts = {}) =>
+      embedSteps(
+        encode(text, opts.addSpecialTokens === undefined ? {} : { addSpecialTokens: opts.addSpecialTokens }),
+        opts.normalize === undefined ? {} : { normalize: opts.normalize },
+      ),
   };
 }
 

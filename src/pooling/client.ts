@@ -11,13 +11,17 @@ import {
   type PoolingEncoding,
 } from './dtypes.js';
 import { InvalidArgumentError } from '../core/errors.js';
-import { PoolingAbortedError, PoolingResponseError } from './errors.js';
+import { PoolingAbortedError, PoolingResponseError, PoolingTimeoutError } from './errors.js';
+import { TimeSlicer } from '../core/time-slicer.js';
 import {
   bytesOnlyNeedsTokenize,
   checkItems,
+  checkRowCounts,
+  DEFAULT_MAX_RESPONSE_BYTES,
   checkTokenLevel,
   dropFirstRow,
   firstRowLength,
+  readBytes,
   readJson,
   readUsage,
   reconcileRowCounts,
@@ -97,6 +101,17 @@ export interface PoolingClientOptions {
   readonly concurrency?: number;
   /** Per attempt, body included. Default 120000. */
   readonly timeoutMs?: number;
+  /**
+   * A bound on a whole `embed()` call: every request, retry and wait (a server's `Retry-After` included). A retry
+   * whose wait would pass it is not made: the call fails at once with the server's error. Unset: no bound beyond
+   * `timeoutMs` per attempt, `maxRetries` and `maxRetryDelayMs`.
+   */
+  readonly deadlineMs?: number;
+  /**
+   * Largest response body accepted, in bytes; a larger one is `E_POOLING_TOO_LARGE` (not retried). Default
+   * 256 MiB. Lower it to bound memory per request; lower batchSize if real answers exceed it.
+   */
+  readonly maxResponseBytes?: number;
   /** Retries after the first attempt for connection errors, timeouts, 408, 409, 429 and 5xx (not 501). Default 2. */
   readonly maxRetries?: number;
   /** First backoff delay; doubles per retry, with jitter, up to `maxRetryDelayMs`. Default 500. */
@@ -131,6 +146,12 @@ export interface EmbedResult {
   /** One matrix per input, in input order. */
   readonly matrices: TokenMatrix[];
   readonly usage: PoolingUsage;
+  /**
+   * Prompt tokens of each input, in input order: its rows, plus the row the server (configuration C) or
+   * `dropLeadingToken` dropped. From the server's `usage` (or `/tokenize` for `bytes_only`); rows when the
+   * server sends no usage.
+   */
+  readonly promptTokens: readonly number[];
   /** HTTP requests that succeeded (`/pooling` and `/tokenize`), retries not counted. */
   readonly requests: number;
 }
@@ -151,6 +172,7 @@ interface Batch {
 interface BatchResult {
   readonly matrices: TokenMatrix[];
   readonly usage: PoolingUsage | undefined;
+  readonly promptTokens: number[];
   readonly requests: number;
 }
 
@@ -174,6 +196,8 @@ export class PoolingClient {
   readonly concurrency: number;
   readonly timeoutMs: number;
   readonly maxRetries: number;
+  readonly maxResponseBytes: number;
+  readonly deadlineMs: number | undefined;
   readonly #options: PoolingClientOptions;
   readonly #transport: PoolingTransport;
   #dim: number | undefined;
@@ -207,6 +231,8 @@ export class PoolingClient {
     this.concurrency = positiveInt('concurrency', options.concurrency ?? 4);
     this.timeoutMs = positiveInt('timeoutMs', options.timeoutMs ?? 120_000);
     this.maxRetries = nonNegativeInt('maxRetries', options.maxRetries ?? 2);
+    this.maxResponseBytes = positiveInt('maxResponseBytes', options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES);
+    this.deadlineMs = options.deadlineMs === undefined ? undefined : positiveInt('deadlineMs', options.deadlineMs);
     if (options.dim !== undefined) positiveInt('dim', options.dim);
     if (options.truncatePromptTokens !== undefined) {
       const t = options.truncatePromptTokens;
@@ -261,7 +287,11 @@ export class PoolingClient {
     const progress = [this.#options.onProgress, options.onProgress].filter(
       (p): p is (progress: PoolingProgress) => void => p !== undefined,
     );
-    const call: CallContext = { signal: controller.signal, callerAborted };
+    // The deadline aborts whatever is in flight; the transport reports it as a timeout, not as an abort.
+    const deadline =
+      this.deadlineMs === undefined ? undefined : { at: Date.now() + this.deadlineMs, ms: this.deadlineMs };
+    const deadlineTimer = deadline === undefined ? undefined : setTimeout(() => controller.abort(), deadline.ms);
+    const call: CallContext = { signal: controller.signal, callerAborted, deadline };
     try {
       if (
         inputs.length > 0 &&
@@ -271,6 +301,7 @@ export class PoolingClient {
         await this.#learnDim(inputs[0]!, call);
       }
       const matrices: TokenMatrix[] = new Array<TokenMatrix>(inputs.length);
+      const perInput: number[] = new Array<number>(inputs.length).fill(0);
       let promptTokens = 0;
       let totalTokens = 0;
       let requests = 0;
@@ -287,6 +318,7 @@ export class PoolingClient {
             // Reassembly by position inside the batch (the server's `index`), never by arrival order.
             result.matrices.forEach((m, i) => {
               matrices[batch.start + i] = m;
+              perInput[batch.start + i] = result.promptTokens[i]!;
             });
             promptTokens += result.usage?.promptTokens ?? 0;
             totalTokens += result.usage?.totalTokens ?? 0;
@@ -308,8 +340,12 @@ export class PoolingClient {
       if (failure !== undefined) throw failure.error;
       const aborted = callerAborted();
       if (aborted !== undefined) throw new PoolingAbortedError(aborted.reason);
-      return { matrices, usage: { promptTokens, totalTokens }, requests };
+      if (deadline !== undefined && controller.signal.aborted) {
+        throw new PoolingTimeoutError(this.baseUrl, deadline.ms, 1, true);
+      }
+      return { matrices, usage: { promptTokens, totalTokens }, promptTokens: perInput, requests };
     } finally {
+      clearTimeout(deadlineTimer);
       for (const s of signals) s.removeEventListener('abort', onAbort);
     }
   }
@@ -331,12 +367,13 @@ export class PoolingClient {
   async #learnDim(first: PoolingInput, call: CallContext): Promise<void> {
     const body = this.#body([first], 'float');
     const dim = await this.#transport.exchange('/pooling', body, call, async (res, ctx) => {
-      const json = await readJson(res, ctx.url);
+      const json = await readJson(res, ctx.url, this.maxResponseBytes);
       const items = checkItems(json, 1, ctx.url);
       const m = decodeFloatMatrix(items[0]!.data, { label: 'dim probe item 0' });
+      checkRowCounts([m], readUsage(json), [first], this.#checkOptions(), ctx.url);
       return m.dim;
     });
-    this.#dim = dim;
+    this.#commitDim(dim);
   }
 
   async #runBatch(batch: Batch, call: CallContext): Promise<BatchResult> {
@@ -349,11 +386,18 @@ export class PoolingClient {
     }
     const body = this.#body(batch.inputs, this.encoding);
     const result = await this.#transport.exchange('/pooling', body, call, async (res, ctx) => {
-      const decoded = await this.#decode(res, ctx.url, batch, rowCounts);
+      const decoded = await this.#decode(res, ctx.url, batch, rowCounts, call.signal);
+      // Every count the server gave is checked before anything is learned from the answer.
+      if (rowCounts === undefined) {
+        checkRowCounts(decoded.matrices, decoded.usage, batch.inputs, this.#checkOptions(), ctx.url);
+      }
+      this.#checkDims(decoded.matrices);
+      if (decoded.matrices.length > 0) this.#commitDim(decoded.matrices[0]!.dim);
       return decoded;
     });
+    const promptTokens = rowCounts ?? tokensPerItem(result.matrices, result.usage);
     const matrices = this.#options.dropLeadingToken === true ? result.matrices.map(dropFirstRow) : result.matrices;
-    return { matrices, usage: result.usage, requests: 1 + tokenizeRequests };
+    return { matrices, usage: result.usage, promptTokens, requests: 1 + tokenizeRequests };
   }
 
   #body(inputs: readonly PoolingInput[], encoding: PoolingEncoding): string {
@@ -377,7 +421,11 @@ export class PoolingClient {
     url: string,
     batch: Batch,
     rowCounts: number[] | undefined,
+    signal: AbortSignal,
   ): Promise<{ matrices: TokenMatrix[]; usage: PoolingUsage | undefined }> {
+    // Decoding a large answer is split into slices with yields between items, so a server using this client
+    // keeps answering its other requests meanwhile.
+    const slicer = new TimeSlicer(signal, 'decoding');
     const n = batch.inputs.length;
     const contentType = res.headers.get('content-type') ?? '';
     if (this.encoding === 'bytes' || this.encoding === 'bytes_only') {
@@ -387,13 +435,13 @@ export class PoolingClient {
             `${this.encoding === 'bytes' ? '0.11.1' : '0.13'}; use encoding "base64"`,
         );
       }
-      const body = new Uint8Array(await res.arrayBuffer());
+      const body = await readBytes(res, this.maxResponseBytes, url);
       if (this.encoding === 'bytes') {
         const meta = parseBytesMetadata(res.headers.get('metadata'), body.byteLength);
         if (meta.items.length !== n) {
           throw new PoolingResponseError(`${url}: metadata lists ${meta.items.length} items for ${n} inputs`);
         }
-        const matrices = this.#checkDims(decodeBytesBody(body, meta, this.#dimOption()));
+        const matrices = decodeBytesBody(body, meta, this.#dimOption());
         return { matrices, usage: meta.usage };
       }
       const dim = this.#dim!;
@@ -408,48 +456,69 @@ export class PoolingClient {
       const promptTokens = rowCounts!.reduce((a, b) => a + b, 0);
       return { matrices, usage: { promptTokens, totalTokens: promptTokens } };
     }
-    const json = await readJson(res, url);
+    const json = await readJson(res, url, this.maxResponseBytes);
     const items = checkItems(json, n, url);
-    let matrices: TokenMatrix[];
-    if (this.encoding === 'float') {
-      const hint = this.#dim ?? firstRowLength(items);
-      matrices = items.map((item, i) =>
-        decodeFloatMatrix(item.data, hint === undefined ? { label: `item ${i}` } : { dim: hint, label: `item ${i}` }),
+    const matrices: TokenMatrix[] = [];
+    const hint = this.#dim ?? firstRowLength(items);
+    for (const [i, item] of items.entries()) {
+      matrices.push(
+        this.encoding === 'float'
+          ? decodeFloatMatrix(
+              item.data,
+              hint === undefined ? { label: `item ${i}` } : { dim: hint, label: `item ${i}` },
+            )
+          : decodeBase64Matrix(item.data, {
+              dim: this.#dim!,
+              dtype: this.embedDtype,
+              endianness: this.endianness,
+              label: `item ${i}`,
+              ...(this.#options.decodeBase64 === undefined ? {} : { decodeBase64: this.#options.decodeBase64 }),
+            }),
       );
-    } else {
-      const dim = this.#dim!;
-      matrices = items.map((item, i) =>
-        decodeBase64Matrix(item.data, {
-          dim,
-          dtype: this.embedDtype,
-          endianness: this.endianness,
-          label: `item ${i}`,
-          ...(this.#options.decodeBase64 === undefined ? {} : { decodeBase64: this.#options.decodeBase64 }),
-        }),
-      );
+      await slicer.pause();
     }
     const usage = readUsage(json);
     if (this.encoding === 'base64') checkTokenLevel(matrices, usage, url);
-    return { matrices: this.#checkDims(matrices), usage };
+    return { matrices, usage };
+  }
+
+  #checkOptions(): { addSpecialTokens: boolean | undefined; truncated: boolean } {
+    return {
+      addSpecialTokens: this.#options.addSpecialTokens,
+      truncated: this.#options.truncatePromptTokens !== undefined,
+    };
+  }
+
+  /** Fixes the width once a response passed every check (concurrent batches must agree with it). */
+  #commitDim(dim: number): void {
+    if (this.#dim === undefined) this.#dim = dim;
+    else if (this.#dim !== dim) {
+      throw new PoolingResponseError(
+        `the server sent ${dim}-wide vectors but this client has seen ${this.#dim}-wide ones: one client must talk ` +
+          'to one model (or pass dim to match it)',
+      );
+    }
   }
 
   #dimOption(): { dim?: number } {
     return this.#dim === undefined ? {} : { dim: this.#dim };
   }
 
-  /** Every matrix of the client's life must share one width; the first response fixes it when unset. */
-  #checkDims(matrices: TokenMatrix[]): TokenMatrix[] {
+  /**
+   * Every matrix of the client's life must share one width: the known one, or within a response its first
+   * item's. Checks only; {@link PoolingClient.#commitDim} learns the width once everything else passed too.
+   */
+  #checkDims(matrices: readonly TokenMatrix[]): void {
+    const expected = this.#dim ?? matrices[0]?.dim;
     for (let i = 0; i < matrices.length; i++) {
       const dim = matrices[i]!.dim;
-      if (this.#dim === undefined) this.#dim = dim;
-      else if (dim !== this.#dim) {
+      if (dim !== expected) {
         throw new PoolingResponseError(
-          `item ${i} has ${dim}-wide vectors but this client has seen ${this.#dim}-wide ones: one client must talk ` +
-            'to one model (or pass dim to match it)',
+          `item ${i} has ${dim}-wide vectors but ${this.#dim === undefined ? 'item 0 has' : 'this client has seen'} ` +
+            `${expected}-wide ones: one client must talk to one model (or pass dim to match it)`,
         );
       }
     }
-    return matrices;
   }
 
   /** Row counts for `bytes_only`: token-id prompts count themselves, texts are counted by `/tokenize`. */
@@ -471,7 +540,10 @@ export class PoolingClient {
             JSON.stringify(body),
             call,
             async (res, ctx) => {
-              const json = (await readJson(res, ctx.url)) as { count?: unknown; max_model_len?: unknown };
+              const json = (await readJson(res, ctx.url, this.maxResponseBytes)) as {
+                count?: unknown;
+                max_model_len?: unknown;
+              };
               if (!Number.isInteger(json.count) || (json.count as number) < 0) {
                 throw new PoolingResponseError(`${ctx.url}: response has no integer "count"`);
               }
@@ -494,6 +566,16 @@ export class PoolingClient {
     );
     return { counts, requests };
   }
+}
+
+/**
+ * Each item's prompt tokens: its rows, plus one for each of the first `usage − Σ rows` items (configuration C
+ * drops `<s>` from every item, so the surplus is one per item there, none with B).
+ */
+function tokensPerItem(matrices: readonly TokenMatrix[], usage: PoolingUsage | undefined): number[] {
+  const rows = matrices.map((m) => m.rows);
+  const surplus = usage === undefined ? 0 : usage.promptTokens - rows.reduce((a, b) => a + b, 0);
+  return surplus > 0 && surplus <= rows.length ? rows.map((r, i) => r + (i < surplus ? 1 : 0)) : rows;
 }
 
 function resolveBaseUrl(o: PoolingClientOptions): string {

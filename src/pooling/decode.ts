@@ -454,8 +454,8 @@ export interface BytesMetadata {
 
 /**
  * Parses and checks the `metadata` header of an `encoding_format: "bytes"` response against the body length:
- * every item's `[start, end)` must lie inside the body and hold exactly `shape` elements of its dtype, and
- * the indices must be `0..n-1` once each.
+ * every item's `[start, end)` must lie inside the body, hold exactly `shape` elements of its dtype and overlap
+ * no other item's, and the indices must be `0..n-1` once each.
  *
  * @example
  * const meta = parseBytesMetadata(response.headers.get('metadata')!, body.byteLength);
@@ -528,6 +528,18 @@ export function parseBytesMetadata(header: string | null, bodyLength: number): B
       embedDtype,
       endianness,
     });
+  }
+  // Each item must own its bytes: ranges that overlap would decode one tensor's bytes as another's.
+  const byStart = [...items].sort((a, b) => a.start - b.start);
+  for (let k = 1; k < byStart.length; k++) {
+    const prev = byStart[k - 1]!;
+    const cur = byStart[k]!;
+    if (cur.start < prev.end && cur.end > cur.start && prev.end > prev.start) {
+      throw new PoolingResponseError(
+        `metadata items ${prev.index} and ${cur.index}: byte ranges [${prev.start}, ${prev.end}) and ` +
+          `[${cur.start}, ${cur.end}) overlap`,
+      );
+    }
   }
   items.sort((a, b) => a.index - b.index);
   const usage = meta.usage as { prompt_tokens?: unknown; total_tokens?: unknown } | undefined;

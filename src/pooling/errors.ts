@@ -16,6 +16,8 @@ export interface PoolingHttpErrorInit {
   readonly requestId?: string | undefined;
   /** How many attempts were made, retries included. */
   readonly attempts?: number;
+  /** Why the client stopped retrying, when that is not obvious (a Retry-After past the deadline). */
+  readonly note?: string | undefined;
 }
 
 /**
@@ -34,6 +36,8 @@ export class PoolingHttpError extends MaxsimError {
   readonly requestId: string | undefined;
   /** True for 408, 409, 429 and 5xx except 501 (the server lacks the feature) and 505: the client retries these. */
   readonly retryable: boolean;
+  /** What the error was made from (to restate it with a note). */
+  readonly init: PoolingHttpErrorInit;
 
   constructor(init: PoolingHttpErrorInit) {
     const said = init.serverMessage === undefined || init.serverMessage === '' ? '(no message)' : init.serverMessage;
@@ -41,8 +45,10 @@ export class PoolingHttpError extends MaxsimError {
     const tries = init.attempts !== undefined && init.attempts > 1 ? ` after ${init.attempts} attempts` : '';
     super(
       'E_POOLING_HTTP',
-      `POST ${init.url} failed with ${init.status} ${init.statusText}${tries}: ${said}${id}${httpHint(init.status, said)}`,
+      `POST ${init.url} failed with ${init.status} ${init.statusText}${tries}: ${said}${id}${httpHint(init.status, said)}` +
+        (init.note === undefined ? '' : ` ${init.note}`),
     );
+    this.init = init;
     this.status = init.status;
     this.serverMessage = init.serverMessage;
     this.serverType = init.serverType;
@@ -92,33 +98,64 @@ export class PoolingEmbedTaskError extends PoolingResponseError {
   }
 }
 
-/** A `/pooling` request took longer than `timeoutMs` (per attempt, body included). */
+/**
+ * A `/pooling` request took longer than `timeoutMs` (per attempt, body included), or the whole call passed
+ * `deadlineMs` (retries and their waits included).
+ */
 export class PoolingTimeoutError extends MaxsimError {
+  /** The bound that was passed: `timeoutMs`, or `deadlineMs` when {@link PoolingTimeoutError.deadline}. */
   readonly timeoutMs: number;
+  /** True when the call's total `deadlineMs` passed, false for one attempt's `timeoutMs`. */
+  readonly deadline: boolean;
 
-  constructor(url: string, timeoutMs: number, attempts: number) {
+  constructor(url: string, timeoutMs: number, attempts: number, deadline = false) {
     super(
       'E_POOLING_TIMEOUT',
-      `POST ${url} timed out after ${timeoutMs} ms${attempts > 1 ? ` (${attempts} attempts)` : ''}. ` +
-        'Raise timeoutMs, or lower batchSize so each request does less work.',
+      deadline
+        ? `POST ${url} timed out: the call's deadline of ${timeoutMs} ms (deadlineMs) passed` +
+            `${attempts > 1 ? ` during attempt ${attempts}` : ''}. Raise deadlineMs, or lower batchSize so each ` +
+            'request does less work.'
+        : `POST ${url} timed out after ${timeoutMs} ms${attempts > 1 ? ` (${attempts} attempts)` : ''}. ` +
+            'Raise timeoutMs, or lower batchSize so each request does less work.',
     );
     this.timeoutMs = timeoutMs;
+    this.deadline = deadline;
   }
 }
 
-/** The `/pooling` server could not be reached (refused, reset, DNS, header overflow), retries exhausted. */
+/**
+ * The `/pooling` server could not be reached (refused, reset, DNS, header overflow), or its answer stopped
+ * arriving part way; retries exhausted.
+ */
 export class PoolingConnectionError extends MaxsimError {
-  constructor(url: string, attempts: number, cause: unknown) {
+  /**
+   * @param bodyBytes when the status and headers arrived but the body broke off: the bytes received by then.
+   */
+  constructor(url: string, attempts: number, cause: unknown, bodyBytes?: number) {
     const why = describeCause(cause);
+    const tries = attempts > 1 ? ` after ${attempts} attempts` : '';
     super(
       'E_POOLING_CONNECTION',
-      `POST ${url} failed${attempts > 1 ? ` after ${attempts} attempts` : ''}: ${why}. ` +
-        (/HEADERS?_OVERFLOW|header/i.test(why)
-          ? "The 'bytes' metadata header is too large for this client: lower batchSize, use encoding 'base64', " +
-            'or in Node create the client with createNodePoolingClient() (it raises the header limit).'
-          : 'Is the vLLM server running at that address (vllm serve ... --port)?'),
+      bodyBytes !== undefined
+        ? `POST ${url} failed${tries}: the response body stopped arriving after ${bodyBytes} bytes (${why}). ` +
+            'The server (or a proxy in between) closed the connection in the middle of its answer.'
+        : `POST ${url} failed${tries}: ${why}. ` +
+            (/HEADERS?_OVERFLOW|header/i.test(why)
+              ? "The 'bytes' metadata header is too large for this client: lower batchSize, use encoding 'base64', " +
+                'or in Node create the client with createNodePoolingClient() (it raises the header limit).'
+              : 'Is the vLLM server running at that address (vllm serve ... --port)?'),
       { cause },
     );
+  }
+}
+
+/** A response body stopped arriving (reset, abort mid-stream) after `received` bytes: worth another attempt. */
+export class BodyStreamError extends Error {
+  constructor(
+    readonly received: number,
+    cause: unknown,
+  ) {
+    super(`the response body stopped arriving after ${received} bytes`, { cause });
   }
 }
 

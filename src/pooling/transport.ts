@@ -2,8 +2,15 @@
 // exponential backoff and jitter (or the server's Retry-After) for connection errors, timeouts and retryable
 // statuses, the caller's abort honoured at every step, and vLLM's error envelopes turned into typed errors.
 // Universal: `fetch`, `AbortController`, timers.
-import { MaxsimError } from '../core/errors.js';
-import { PoolingAbortedError, PoolingConnectionError, PoolingHttpError, PoolingTimeoutError } from './errors.js';
+import { describeCause, MaxsimError } from '../core/errors.js';
+import {
+  BodyStreamError,
+  PoolingAbortedError,
+  PoolingConnectionError,
+  PoolingHttpError,
+  PoolingResponseError,
+  PoolingTimeoutError,
+} from './errors.js';
 
 /** What a {@link PoolingTransport} needs: where to post, how, and how patiently. */
 export interface TransportOptions {
@@ -26,6 +33,8 @@ export interface TransportOptions {
 export interface CallContext {
   readonly signal: AbortSignal;
   readonly callerAborted: () => AbortSignal | undefined;
+  /** The call's total deadline (`deadlineMs`), as a `Date.now()` time and as given. */
+  readonly deadline?: { readonly at: number; readonly ms: number } | undefined;
 }
 
 /** Raised inside a call when a sibling request failed: the sibling's error is the one reported. */
@@ -38,10 +47,19 @@ class TransientFailure extends Error {
   }
 }
 
-/** The error a cancelled call reports: the caller's abort, or the sibling failure that cancelled it. */
-function abortError(call: CallContext): Error {
+/** The error a cancelled call reports: the caller's abort, the deadline, or the sibling failure that cancelled it. */
+function abortError(call: CallContext, url: string, attempt: number): Error {
   const s = call.callerAborted();
-  return s !== undefined ? new PoolingAbortedError(s.reason) : new SiblingFailed('a sibling request failed');
+  if (s !== undefined) return new PoolingAbortedError(s.reason);
+  if (call.deadline !== undefined && Date.now() >= call.deadline.at) {
+    return new PoolingTimeoutError(url, call.deadline.ms, attempt, true);
+  }
+  return new SiblingFailed('a sibling request failed');
+}
+
+/** Milliseconds left before the call's deadline (Infinity without one). */
+function remaining(call: CallContext): number {
+  return call.deadline === undefined ? Number.POSITIVE_INFINITY : call.deadline.at - Date.now();
 }
 
 /**
@@ -81,15 +99,22 @@ export class PoolingTransport {
       headers.Authorization = `Bearer ${this.#o.apiKey}`;
     }
     for (let attempt = 1; ; attempt++) {
-      if (call.signal.aborted) throw abortError(call);
+      if (call.signal.aborted) throw abortError(call, url, attempt);
+      const left = remaining(call);
+      if (left <= 0) throw new PoolingTimeoutError(url, call.deadline!.ms, attempt, true);
       const attemptController = new AbortController();
       const stopAttempt = (): void => attemptController.abort();
       call.signal.addEventListener('abort', stopAttempt, { once: true });
       let timedOut = false;
-      const timer = setTimeout(() => {
-        timedOut = true;
-        attemptController.abort();
-      }, this.#o.timeoutMs);
+      // One attempt may take timeoutMs, but never past the call's deadline.
+      const byDeadline = left < this.#o.timeoutMs;
+      const timer = setTimeout(
+        () => {
+          timedOut = true;
+          attemptController.abort();
+        },
+        Math.min(this.#o.timeoutMs, left),
+      );
       let retryAfterMs: number | undefined;
       let lastError: unknown;
       try {
@@ -112,25 +137,35 @@ export class PoolingTransport {
           return await read(res, { url });
         } catch (err) {
           if (err instanceof MaxsimError) throw err;
-          // The body stopped arriving (reset, abort mid-stream): as transient as a failed connect.
-          throw new TransientFailure(err);
+          // The body stopped arriving (reset, abort mid-stream): as transient as a failed connect. Anything
+          // else a reader throws is no network failure: report it as what it is, never as "is the server up?".
+          if (err instanceof BodyStreamError || attemptController.signal.aborted) throw new TransientFailure(err);
+          throw new PoolingResponseError(`${url}: reading the response failed: ${describeCause(err)}`, { cause: err });
         }
       } catch (err) {
-        if (call.signal.aborted) throw abortError(call);
+        if (call.signal.aborted) throw abortError(call, url, attempt);
         if (!(err instanceof TransientFailure)) throw err;
         lastError = err.cause;
+        if (timedOut && byDeadline) throw new PoolingTimeoutError(url, call.deadline!.ms, attempt, true);
         // A header too large for this HTTP stack fails the same way every time: not worth a retry.
         if (!timedOut && isHeaderOverflow(lastError)) throw new PoolingConnectionError(url, attempt, lastError);
-        if (attempt > this.#o.maxRetries) {
-          if (timedOut) throw new PoolingTimeoutError(url, this.#o.timeoutMs, attempt);
-          if (lastError instanceof PoolingHttpError) throw lastError;
-          throw new PoolingConnectionError(url, attempt, lastError);
-        }
+        if (attempt > this.#o.maxRetries) throw finalError(lastError, url, attempt, timedOut, this.#o.timeoutMs);
       } finally {
         clearTimeout(timer);
         call.signal.removeEventListener('abort', stopAttempt);
       }
-      await sleep(this.#backoff(attempt, retryAfterMs), call);
+      const wait = this.#backoff(attempt, retryAfterMs);
+      if (wait >= remaining(call)) {
+        // Waiting would pass the deadline: stop now with what the server said, not after a pointless wait.
+        const said =
+          retryAfterMs === undefined
+            ? `the next retry (in ${Math.round(wait)} ms) would start`
+            : `the server's Retry-After (${Math.round(retryAfterMs)} ms) is`;
+        const note = `Not retried: ${said} past the ${call.deadline!.ms} ms deadline (deadlineMs).`;
+        if (lastError instanceof PoolingHttpError) throw new PoolingHttpError({ ...lastError.init, note });
+        throw finalError(lastError, url, attempt, timedOut, this.#o.timeoutMs);
+      }
+      await sleep(wait, call, url, attempt);
     }
   }
 
@@ -143,10 +178,52 @@ export class PoolingTransport {
   }
 }
 
+/** Bytes of an error body read at most (the rest is dropped unread): enough for any real error message. */
+const ERROR_BODY_BYTES = 64 * 1024;
+/** Characters of the server's message kept in errors and logs. */
+const SERVER_MESSAGE_CHARS = 2000;
+
+/** The first `limit` bytes of a body as text (then the body is cancelled), and whether there was more. */
+async function readHead(res: Response, limit: number): Promise<{ text: string; cut: boolean }> {
+  if (res.body === null) return { text: '', cut: false };
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  let cut = false;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    total += value.byteLength;
+    if (total >= limit) {
+      cut = true;
+      await reader.cancel();
+      break;
+    }
+  }
+  const bytes = new Uint8Array(Math.min(total, limit));
+  let at = 0;
+  for (const c of chunks) {
+    const take = Math.min(c.byteLength, bytes.byteLength - at);
+    bytes.set(c.subarray(0, take), at);
+    at += take;
+  }
+  return { text: new TextDecoder().decode(bytes), cut };
+}
+
+/** A server's message cut to {@link SERVER_MESSAGE_CHARS}, saying how long it was. */
+function boundedMessage(message: string | undefined, cut: boolean): string | undefined {
+  if (message === undefined) return undefined;
+  if (message.length <= SERVER_MESSAGE_CHARS && !cut) return message;
+  const size = cut ? `more than ${ERROR_BODY_BYTES} bytes` : `${message.length} characters`;
+  return `${message.slice(0, SERVER_MESSAGE_CHARS)}… (cut: the server's message was ${size})`;
+}
+
 async function httpError(res: Response, url: string, sentId: string, attempts: number): Promise<PoolingHttpError> {
   let text = '';
+  let cut = false;
   try {
-    text = await res.text();
+    ({ text, cut } = await readHead(res, ERROR_BODY_BYTES));
   } catch (cause) {
     // The status is the error; a body that fails to arrive only costs us the server's wording.
     text = `(error body unreadable: ${(cause as Error).message})`;
@@ -172,13 +249,18 @@ async function httpError(res: Response, url: string, sentId: string, attempts: n
       message = json.detail; // FastAPI's own `{"detail": "Not Found"}`
     }
   } catch {
-    message = text.trim() === '' ? undefined : text.trim().slice(0, 500);
+    // Not JSON (or JSON cut off at the byte limit): the text itself is the message.
+    message = text.trim() === '' ? undefined : text.trim();
+    if (cut && message !== undefined) {
+      const m = /"message"\s*:\s*"((?:[^"\\]|\\.)*)/.exec(message);
+      if (m !== null) message = m[1];
+    }
   }
   return new PoolingHttpError({
     status: res.status,
     statusText: res.statusText,
     url,
-    serverMessage: message,
+    serverMessage: boundedMessage(message, cut),
     serverType: type,
     param,
     requestId: res.headers.get('x-request-id') ?? sentId,
@@ -207,15 +289,25 @@ function isHeaderOverflow(err: unknown): boolean {
   return false;
 }
 
-function sleep(ms: number, call: CallContext): Promise<void> {
+/** The error of the last failed attempt once retries are spent. */
+function finalError(lastError: unknown, url: string, attempt: number, timedOut: boolean, timeoutMs: number): Error {
+  if (timedOut) return new PoolingTimeoutError(url, timeoutMs, attempt);
+  if (lastError instanceof PoolingHttpError) return lastError;
+  if (lastError instanceof BodyStreamError) {
+    return new PoolingConnectionError(url, attempt, lastError.cause, lastError.received);
+  }
+  return new PoolingConnectionError(url, attempt, lastError);
+}
+
+function sleep(ms: number, call: CallContext, url: string, attempt: number): Promise<void> {
   return new Promise((resolve, reject) => {
     if (call.signal.aborted) {
-      reject(abortError(call));
+      reject(abortError(call, url, attempt));
       return;
     }
     const onAbort = (): void => {
       clearTimeout(timer);
-      reject(abortError(call));
+      reject(abortError(call, url, attempt));
     };
     const timer = setTimeout(() => {
       call.signal.removeEventListener('abort', onAbort);

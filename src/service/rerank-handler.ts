@@ -1,19 +1,35 @@
 import type { TextEmbedder } from '../embed/text-embedder.js';
 import { MaxsimError } from '../core/errors.js';
 import type { Scorer } from '../core/scorer.js';
+import { topK } from '../core/top-k.js';
+import { createCorsPolicy, varyWithOrigin, type CorsOptions, type CorsVerdict } from './cors.js';
+import { bounded, errorResponse, jsonResponse, ServiceError } from './http.js';
+import { InflightTokens, scoreTexts } from './pipeline.js';
+import { parseRerankRequest, parseScoreRequest, readJsonBody, type RequestLimits } from './requests.js';
 
-/** Limits on what one `/rerank` request may ask for; each breach is a 4xx in vLLM's error envelope. */
-export interface RerankLimits {
-  /** Request body bytes. Default 4 MiB. */
-  readonly maxBodyBytes: number;
-  /** Documents per request. Default 1,000. */
-  readonly maxDocuments: number;
-  /** Characters in the query or any one document. Default 32,768. */
-  readonly maxTextChars: number;
+/** Limits on what one request may ask for; each breach is a 4xx in vLLM's error envelope. */
+export interface RerankLimits extends RequestLimits {
+  /**
+   * Token vectors one request may embed and score, query included; past it, 413. Default 262,144 (2^18), about
+   * 1,000 documents of 260 tokens. The built-in embedder counts tokens before embedding, so it refuses at once;
+   * with a /pooling upstream the count is kept as chunks of documents come back.
+   */
+  readonly maxRequestTokens: number;
+  /**
+   * Token vectors every request in flight may hold together; past it, 429 with `Retry-After: 1`. Default
+   * 524,288 (two of the largest requests).
+   */
+  readonly maxInflightTokens: number;
 }
 
 /** Default {@link RerankLimits}. */
-export const DEFAULT_RERANK_LIMITS: RerankLimits = { maxBodyBytes: 4 << 20, maxDocuments: 1000, maxTextChars: 32768 };
+export const DEFAULT_RERANK_LIMITS: RerankLimits = {
+  maxBodyBytes: 4 << 20,
+  maxDocuments: 1000,
+  maxTextChars: 32768,
+  maxRequestTokens: 1 << 18,
+  maxInflightTokens: 1 << 19,
+};
 
 /** Options for {@link createRerankHandler}. */
 export interface RerankServiceOptions {
@@ -24,8 +40,10 @@ export interface RerankServiceOptions {
   /** When set, every route but `GET /health` needs `Authorization: Bearer <apiKey>`. */
   readonly apiKey?: string | undefined;
   readonly limits?: Partial<RerankLimits>;
-  /** Per-request upstream deadline in ms (embedding included). Default 30,000. */
+  /** Per-request deadline in ms (embedding and scoring). Default 30,000. */
   readonly timeoutMs?: number;
+  /** Cross-origin access, with vLLM's options and defaults (every origin, method and header). */
+  readonly cors?: CorsOptions;
   /** Called with errors that become 5xx responses, for logs (the response itself never carries stacks). */
   readonly onError?: (err: unknown) => void;
 }
@@ -33,16 +51,27 @@ export interface RerankServiceOptions {
 /** One entry of a `/rerank` response, best first. */
 export interface RerankResultJson {
   index: number;
-  /** MaxSim of the query against this document; `null` for an empty document (score -Infinity). */
+  /** The document as vLLM returns it; omitted when the request says `return_documents: false`. */
+  document?: { text: string; multi_modal: null };
+  /** MaxSim of the query against this document; `null` for a document with no token vectors (score -Infinity). */
   relevance_score: number | null;
-  document?: { text: string };
 }
 
+const ROUTES: Readonly<Record<string, string>> = {
+  '/health': 'GET, HEAD',
+  '/rerank': 'POST',
+  '/v1/rerank': 'POST',
+  '/v2/rerank': 'POST',
+  '/score': 'POST',
+  '/v1/score': 'POST',
+  '/v1/models': 'GET, HEAD',
+};
+
 /**
- * A `/rerank` service as a web-standard `(Request) => Promise<Response>` handler, so one implementation runs
- * in Node (through `serveHandler` in `webgpu-maxsim/node`), Deno, Bun and Workers. Speaks the request shape
- * vLLM, Jina and Cohere rerank clients send (`query`, `documents` as strings or `{text}`, `top_n`,
- * `return_documents`) on `POST /rerank` and `POST /v1/rerank`, with `GET /health`.
+ * A rerank service as a web-standard `(Request) => Promise<Response>` handler, so one implementation runs
+ * in Node (through `serveHandler` in `webgpu-maxsim/node`), Deno, Bun and Workers. Speaks vLLM's API for a
+ * late-interaction model: `POST /rerank`, `/v1/rerank` and `/v2/rerank` (vLLM, Jina, Cohere v1 and v2
+ * clients), `POST /score` and `/v1/score`, `GET /v1/models`, `GET /health`, with vLLM's CORS behaviour.
  *
  * @example
  * const handler = createRerankHandler({ scorer, embedder: createEmbeddingCache(embedder) });
@@ -53,227 +82,231 @@ export function createRerankHandler(options: RerankServiceOptions): (request: Re
   const timeoutMs = options.timeoutMs ?? 30_000;
   const { scorer, embedder } = options;
   const expectedAuth = options.apiKey === undefined || options.apiKey === '' ? undefined : `Bearer ${options.apiKey}`;
-  let counter = 0;
+  const cors = createCorsPolicy(options.cors);
+  const inflight = new InflightTokens(limits.maxInflightTokens);
+  const created = Math.floor(Date.now() / 1000);
 
-  return async (request) => {
-    const url = new URL(request.url);
-    let deadline: AbortSignal | undefined;
-    const path = url.pathname.replace(/\/+$/, '') || '/';
+  const route = async (request: Request, path: string): Promise<Response> => {
+    const allowed = ROUTES[path];
+    if (path === '/health' && allowed !== undefined && allowed.includes(request.method)) {
+      return new Response(null, { status: 200 });
+    }
+    if (
+      expectedAuth !== undefined &&
+      path !== '/health' &&
+      request.method !== 'OPTIONS' && // as vLLM: its auth middleware lets OPTIONS through
+      !(await constantTimeEqual(request.headers.get('authorization') ?? '', expectedAuth))
+    ) {
+      return jsonResponse(401, { error: 'Unauthorized' });
+    }
+    if (allowed === undefined) {
+      throw new ServiceError(
+        404,
+        'NotFoundError',
+        `no route ${path}; use POST /rerank (/v1/rerank, /v2/rerank), POST /score (/v1/score), GET /v1/models or GET /health`,
+      );
+    }
+    if (!allowed.split(', ').includes(request.method)) {
+      throw new ServiceError(
+        405,
+        'Method Not Allowed',
+        `${request.method} ${path} is not allowed; use ${allowed}`,
+        null,
+        {
+          allow: allowed,
+        },
+      );
+    }
+    if (path === '/health') return new Response(null, { status: 200 });
+    if (path === '/v1/models') return jsonResponse(200, modelList(embedder.model, created));
+
+    const body = await readJsonBody(request, limits);
+    const deadline = AbortSignal.timeout(timeoutMs);
+    const signal = anySignal([request.signal, deadline]);
     try {
-      if (path === '/health') {
-        return request.method === 'GET' || request.method === 'HEAD'
-          ? new Response(null, { status: 200 })
-          : errorResponse(405, 'Method Not Allowed', `${request.method} ${path} is not allowed; use GET`);
+      if (path.endsWith('/score')) {
+        const req = parseScoreRequest(body, limits);
+        checkModel(req.model, embedder.model);
+        const { scores, promptTokens } = await scoreTexts({
+          embedder,
+          scorer,
+          queries: req.queries,
+          documents: req.documents,
+          signal,
+          budgets: limits,
+          inflight,
+        });
+        return jsonResponse(200, {
+          id: responseId(request),
+          object: 'list',
+          created: Math.floor(Date.now() / 1000),
+          model: embedder.model,
+          data: Array.from(scores, (score, index) => ({ index, object: 'score', score: jsonScore(score) })),
+          usage: {
+            prompt_tokens: promptTokens,
+            total_tokens: promptTokens,
+            completion_tokens: 0,
+            prompt_tokens_details: null,
+          },
+        });
       }
-      if (
-        expectedAuth !== undefined &&
-        !(await constantTimeEqual(request.headers.get('authorization') ?? '', expectedAuth))
-      ) {
-        return jsonResponse(401, { error: 'Unauthorized' });
-      }
-      if (path !== '/rerank' && path !== '/v1/rerank') {
-        return errorResponse(
-          404,
-          'NotFoundError',
-          `no route ${path}; use POST /rerank, POST /v1/rerank or GET /health`,
-        );
-      }
-      if (request.method !== 'POST') {
-        return errorResponse(405, 'Method Not Allowed', `${request.method} ${path} is not allowed; use POST`);
-      }
-      const parsed = await readRequest(request, limits);
-      if (parsed instanceof Response) return parsed;
-      const { query, documents, topN, returnDocuments, model } = parsed;
-      if (model !== undefined && model !== '' && model !== embedder.model) {
-        return errorResponse(404, 'NotFoundError', `The model \`${model}\` does not exist.`, 'model');
-      }
-
-      deadline = AbortSignal.timeout(timeoutMs);
-      const [queryMatrix, ...docMatrices] = await embedder.embed([query, ...documents], { signal: deadline });
-      const ranked = await scorer.rerank(queryMatrix!, docMatrices, topN === undefined ? {} : { topK: topN });
-      const results: RerankResultJson[] = ranked.map(({ index, score }) => ({
+      const req = parseRerankRequest(body, limits);
+      checkModel(req.model, embedder.model);
+      const { scores, promptTokens } = await scoreTexts({
+        embedder,
+        scorer,
+        queries: [req.query],
+        documents: req.documents,
+        signal,
+        budgets: limits,
+        inflight,
+      });
+      const results: RerankResultJson[] = topK(scores, req.topN).map(({ index, score }) => ({
         index,
-        relevance_score: Number.isFinite(score) ? score : null,
-        ...(returnDocuments ? { document: { text: documents[index]! } } : {}),
+        ...(req.returnDocuments ? { document: { text: req.documents[index]!, multi_modal: null } } : {}),
+        relevance_score: jsonScore(score),
       }));
-      const totalTokens = docMatrices.reduce((n, m) => n + m.rows, queryMatrix!.rows);
-      counter = (counter + 1) % 1e9;
       return jsonResponse(200, {
-        id: `rerank-${Date.now().toString(36)}${counter.toString(36)}`,
+        id: responseId(request),
         model: embedder.model,
-        usage: { total_tokens: totalTokens },
+        usage: { prompt_tokens: promptTokens, total_tokens: promptTokens },
         results,
       });
     } catch (err) {
-      return upstreamErrorResponse(err, deadline?.aborted === true, options.onError);
+      if (err instanceof ServiceError) throw err;
+      throw failure(err, deadline.aborted, request.signal.aborted, options.onError);
     }
+  };
+
+  return async (request) => {
+    const verdict = cors.judge(request.method, (name) => request.headers.get(name));
+    if (verdict.kind === 'preflight') {
+      const headers = new Headers(verdict.headers as [string, string][]);
+      headers.set('content-type', 'text/plain; charset=utf-8');
+      return new Response(verdict.body, { status: verdict.status, headers });
+    }
+    let response: Response;
+    try {
+      const path = new URL(request.url).pathname.replace(/\/+$/, '') || '/';
+      response = await route(request, path);
+    } catch (err) {
+      if (err instanceof ServiceError) response = errorResponse(err);
+      else {
+        // Reading the body failed: the client went away mid-upload (nobody to answer, nothing to log), or a bug.
+        if (!request.signal.aborted) options.onError?.(err);
+        response = errorResponse(new ServiceError(500, 'InternalServerError', 'internal error while reranking'));
+      }
+    }
+    return withCors(response, verdict);
   };
 }
 
-interface ParsedRerankRequest {
-  query: string;
-  documents: string[];
-  topN: number | undefined;
-  returnDocuments: boolean;
-  model: string | undefined;
-}
-
-async function readRequest(request: Request, limits: RerankLimits): Promise<ParsedRerankRequest | Response> {
-  const type = (request.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
-  if (type !== 'application/json') {
-    return errorResponse(415, 'Unsupported Media Type', "Only 'application/json' is allowed", 'content-type');
-  }
-  const declared = Number(request.headers.get('content-length') ?? NaN);
-  if (declared > limits.maxBodyBytes) return tooLarge(declared, limits);
-  const text = await readBodyWithLimit(request, limits.maxBodyBytes);
-  if (text === undefined) return tooLarge(undefined, limits);
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch (err) {
-    return badRequest(`request body is not valid JSON: ${(err as Error).message}`, 'body');
-  }
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-    return badRequest('request body must be a JSON object with "query" and "documents"', 'body');
-  }
-  const b = body as Record<string, unknown>;
-  if (typeof b.query !== 'string') return badRequest(`"query" must be a string, got ${typeName(b.query)}`, 'query');
-  if (b.query.trim() === '') return badRequest('"query" is empty', 'query');
-  if (b.query.length > limits.maxTextChars) {
-    return badRequest(`"query" has ${b.query.length} characters; the limit is ${limits.maxTextChars}`, 'query');
-  }
-  if (!Array.isArray(b.documents)) {
-    return badRequest(
-      `"documents" must be an array of strings or {"text": string}, got ${typeName(b.documents)}`,
-      'documents',
-    );
-  }
-  if (b.documents.length === 0) return badRequest('"documents" is empty: pass at least one document', 'documents');
-  if (b.documents.length > limits.maxDocuments) {
-    return badRequest(
-      `"documents" has ${b.documents.length} entries; the limit is ${limits.maxDocuments}`,
-      'documents',
-    );
-  }
-  const documents: string[] = [];
-  for (let i = 0; i < b.documents.length; i++) {
-    const d: unknown = b.documents[i];
-    const t = typeof d === 'string' ? d : isTextObject(d) ? d.text : undefined;
-    if (t === undefined) {
-      return badRequest(`documents[${i}] must be a string or {"text": string}, got ${typeName(d)}`, `documents.${i}`);
-    }
-    if (t.length > limits.maxTextChars) {
-      return badRequest(
-        `documents[${i}] has ${t.length} characters; the limit is ${limits.maxTextChars}`,
-        `documents.${i}`,
-      );
-    }
-    documents.push(t);
-  }
-  const topRaw = b.top_n ?? b.top_k;
-  if (
-    topRaw !== undefined &&
-    topRaw !== null &&
-    (typeof topRaw !== 'number' || !Number.isInteger(topRaw) || topRaw < 0)
-  ) {
-    return badRequest(`"top_n" must be an integer >= 0, got ${JSON.stringify(topRaw)}`, 'top_n');
-  }
-  // vLLM and Cohere treat top_n 0 / absent as "all documents".
-  const topN = typeof topRaw === 'number' && topRaw > 0 ? topRaw : undefined;
-  const rd = b.return_documents;
-  if (rd !== undefined && rd !== null && typeof rd !== 'boolean') {
-    return badRequest(`"return_documents" must be a boolean, got ${typeName(rd)}`, 'return_documents');
-  }
-  if (b.model !== undefined && b.model !== null && typeof b.model !== 'string') {
-    return badRequest(`"model" must be a string, got ${typeName(b.model)}`, 'model');
-  }
-  return {
-    query: b.query,
-    documents,
-    topN,
-    returnDocuments: rd === true,
-    model: typeof b.model === 'string' ? b.model : undefined,
-  };
-}
-
-/** Reads the body as UTF-8, giving up (undefined) as soon as it passes `limit` bytes. */
-async function readBodyWithLimit(request: Request, limit: number): Promise<string | undefined> {
-  if (request.body === null) return '';
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > limit) {
-      await reader.cancel();
-      return undefined;
-    }
-    chunks.push(value);
-  }
-  const bytes = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    bytes.set(c, at);
-    at += c.byteLength;
-  }
-  return new TextDecoder('utf-8', { fatal: false }).decode(bytes);
-}
-
-function upstreamErrorResponse(
+/** A typed failure of the work: the deadline (504), the client leaving, the upstream (502), or a bug (500). */
+function failure(
   err: unknown,
   deadlinePassed: boolean,
+  clientGone: boolean,
   onError: ((err: unknown) => void) | undefined,
-): Response {
+): ServiceError {
   const code = err instanceof MaxsimError ? err.code : undefined;
-  if (deadlinePassed || code === 'E_POOLING_TIMEOUT') {
-    onError?.(err);
-    return errorResponse(504, 'GatewayTimeout', 'the embedding upstream did not answer in time', null);
-  }
-  if (code?.startsWith('E_POOLING')) {
-    onError?.(err);
-    const upstream = (err as { serverMessage?: string }).serverMessage;
-    const status = (err as { status?: number }).status;
-    const said = upstream ?? (err as Error).message;
-    return errorResponse(502, 'BadGateway', `embedding upstream failed${status ? ` (${status})` : ''}: ${said}`, null);
-  }
-  if (err instanceof MaxsimError && (code === 'E_INVALID_MATRIX' || code === 'E_DIM_MISMATCH')) {
-    onError?.(err);
-    return errorResponse(502, 'BadGateway', `embedding upstream returned unusable vectors: ${err.message}`, null);
+  if (clientGone && !deadlinePassed) {
+    // Nobody reads this answer; a client that leaves is not a server error, so it is not logged.
+    return new ServiceError(499, 'ClientClosedRequest', 'the client closed the request');
   }
   onError?.(err);
-  return errorResponse(500, 'InternalServerError', 'internal error while reranking', null);
+  if (deadlinePassed || code === 'E_POOLING_TIMEOUT') {
+    return new ServiceError(504, 'GatewayTimeout', 'the embedding upstream did not answer in time');
+  }
+  if (code?.startsWith('E_POOLING')) {
+    const upstream = (err as { serverMessage?: string }).serverMessage;
+    const status = (err as { status?: number }).status;
+    const said = bounded(upstream ?? (err as Error).message);
+    return new ServiceError(502, 'BadGateway', `embedding upstream failed${status ? ` (${status})` : ''}: ${said}`);
+  }
+  if (code === 'E_INVALID_MATRIX' || code === 'E_DIM_MISMATCH') {
+    return new ServiceError(
+      502,
+      'BadGateway',
+      `embedding upstream returned unusable vectors: ${bounded((err as Error).message)}`,
+    );
+  }
+  return new ServiceError(500, 'InternalServerError', 'internal error while reranking');
 }
 
-function tooLarge(declared: number | undefined, limits: RerankLimits): Response {
-  return errorResponse(
-    413,
-    'Payload Too Large',
-    `request body${declared === undefined ? '' : ` (${declared} bytes)`} exceeds the limit of ${limits.maxBodyBytes} bytes`,
-    'body',
-  );
+function checkModel(model: string | undefined, served: string): void {
+  if (model !== undefined && model !== '' && model !== served) {
+    throw new ServiceError(404, 'NotFoundError', `The model \`${model}\` does not exist.`, 'model');
+  }
 }
 
-function badRequest(message: string, param: string): Response {
-  return errorResponse(400, 'BadRequestError', message, param);
+/** JSON has no -Infinity: a document with no token vectors scores `null`. */
+function jsonScore(score: number): number | null {
+  return Number.isFinite(score) ? score : null;
 }
 
-/** vLLM's error envelope: `{"error": {message, type, param, code}}` with `code` the HTTP status. */
-function errorResponse(status: number, type: string, message: string, param: string | null = null): Response {
-  return jsonResponse(status, { error: { message, type, param, code: status } });
+/** vLLM's id: `score-` and the caller's X-Request-Id, or a random one. */
+function responseId(request: Request): string {
+  const given = request.headers.get('x-request-id');
+  if (given !== null && given !== '' && given.length <= 200) return `score-${given}`;
+  return `score-${crypto.randomUUID().replaceAll('-', '')}`;
 }
 
-function jsonResponse(status: number, body: unknown): Response {
-  return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
+/** vLLM's `GET /v1/models` card for the one served model. */
+function modelList(model: string, created: number): unknown {
+  return {
+    object: 'list',
+    data: [
+      {
+        id: model,
+        object: 'model',
+        created,
+        owned_by: 'webgpu-maxsim',
+        root: model,
+        parent: null,
+        max_model_len: null,
+        permission: [
+          {
+            id: `modelperm-${crypto.randomUUID().replaceAll('-', '')}`,
+            object: 'model_permission',
+            created,
+            allow_create_engine: false,
+            allow_sampling: false,
+            allow_logprobs: false,
+            allow_search_indices: false,
+            allow_view: true,
+            allow_fine_tuning: false,
+            organization: '*',
+            group: null,
+            is_blocking: false,
+          },
+        ],
+      },
+    ],
+  };
 }
 
-function isTextObject(v: unknown): v is { text: string } {
-  return v !== null && typeof v === 'object' && typeof (v as { text?: unknown }).text === 'string';
+/** The response with the CORS headers the verdict asks for (on every answer, 401 included). */
+function withCors(response: Response, verdict: CorsVerdict): Response {
+  if (verdict.kind !== 'actual') return response;
+  const headers = new Headers(response.headers);
+  for (const [k, v] of verdict.headers) headers.set(k, v);
+  if (verdict.varyOrigin) headers.set('vary', varyWithOrigin(response.headers.get('vary')));
+  return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
 }
 
-function typeName(v: unknown): string {
-  return v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v;
+/** An AbortSignal that aborts when any of `signals` does (AbortSignal.any where the runtime lacks it). */
+function anySignal(signals: AbortSignal[]): AbortSignal {
+  const any = (AbortSignal as { any?: (s: AbortSignal[]) => AbortSignal }).any;
+  if (any !== undefined) return any.call(AbortSignal, signals);
+  const controller = new AbortController();
+  for (const s of signals) {
+    if (s.aborted) {
+      controller.abort(s.reason);
+      break;
+    }
+    s.addEventListener('abort', () => controller.abort(s.reason), { once: true });
+  }
+  return controller.signal;
 }
 
 /**

@@ -2,10 +2,10 @@
 // data-testid elements. With --enable-unsafe-webgpu (a SwiftShader adapter here) and without it (no adapter),
 // every backend choice must rank the sample corpus exactly as the float64 reference does, label the backend
 // truthfully and explain a missing or software WebGPU; the alignment view must show one row per query token
-// whose maxima add up to the score; a /pooling server (the local stand-in behind a CORS layer, as vLLM's
-// --allowed-origins gives) must work and its failures must read clearly.
+// whose maxima add up to the score; a /pooling server (the local stand-in, which answers CORS as vLLM does) must
+// work and its failures must read clearly.
 import { mkdir, rm, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,7 +15,6 @@ import { DEMO_DOCUMENTS as SAMPLE_DOCUMENTS, DEMO_QUERY as SAMPLE_QUERY } from '
 import { createHashEmbedder, type HashEmbedder } from '../../src/embed/hash-embedder.js';
 import { maxsimReference } from '../../src/core/reference.js';
 import { startPoolingServer, type PoolingServer } from '../../src/testing/pooling-server/index.js';
-import { startCorsLayer } from '../support/cors-layer.js';
 import {
   buildWithVite,
   launchChromium,
@@ -334,27 +333,23 @@ describe('demo in Chromium without WebGPU (no adapter)', () => {
     expect(state.error).toMatch(/Choose auto or cpu/);
   });
 
-  describe('with a /pooling server', () => {
+  describe('with a /pooling server (the stand-in, with vLLM’s default CORS: every origin)', () => {
     let pooling: PoolingServer;
-    let cors: Server;
-    let corsUrl: string;
+    let strict: PoolingServer;
 
     beforeAll(async () => {
       pooling = await startPoolingServer({ dim: 64 });
-      cors = await startCorsLayer(pooling.port);
-      corsUrl = `http://127.0.0.1:${(cors.address() as AddressInfo).port}`;
+      // As `vllm serve … --allowed-origins '["http://elsewhere.example"]'`: not the demo's origin.
+      strict = await startPoolingServer({ dim: 64, cors: { allowedOrigins: ['http://elsewhere.example'] } });
     });
 
     afterAll(async () => {
-      await new Promise<void>((done) => {
-        cors?.closeAllConnections();
-        cors?.close(() => done());
-      });
       await pooling?.close();
+      await strict?.close();
     });
 
     it('ranks with the server embeddings, labelled with the token strings from /tokenize', async () => {
-      const state = await rank(page, { 'backend-choice': 'auto', embedder: 'pooling', 'pooling-url': corsUrl });
+      const state = await rank(page, { 'backend-choice': 'auto', embedder: 'pooling', 'pooling-url': pooling.url });
       expectReferenceRanking(state, reference(pooling.embedder, SAMPLE_QUERY, SAMPLE_DOCUMENTS));
       const tokens = pooling.embedder.encode(SAMPLE_QUERY).tokens.map((t) => (t ?? '').replace(/^\u2581/, ''));
       expectAlignment(state, tokens);
@@ -365,7 +360,7 @@ describe('demo in Chromium without WebGPU (no adapter)', () => {
     });
 
     it('a server that does not allow the page origin reads as unreachable, with the CORS hint', async () => {
-      const state = await rank(page, { 'pooling-url': pooling.url }); // the stand-in itself sends no CORS headers
+      const state = await rank(page, { 'pooling-url': strict.url });
       expect(state.state).toBe('error');
       expect(state.error).toMatch(/Could not reach the \/pooling server/);
       expect(state.error).toMatch(
@@ -388,13 +383,13 @@ describe('demo in Chromium without WebGPU (no adapter)', () => {
           error: { message: 'input is longer than the model allows', type: 'BadRequestError', param: null, code: 400 },
         },
       });
-      state = await rank(page, { 'pooling-url': corsUrl });
+      state = await rank(page, { 'pooling-url': pooling.url });
       expect(state.error).toMatch(/answered with an error \(HTTP 400\): input is longer than the model allows/);
 
       state = await rank(page, { 'pooling-url': 'not a url' });
       expect(state.error).toMatch(/is not a URL/);
 
-      state = await rank(page, { 'pooling-url': corsUrl });
+      state = await rank(page, { 'pooling-url': pooling.url });
       expect(state.error).toBeNull();
     });
   });

@@ -2,16 +2,18 @@
 // local /pooling stand-in on port 0. `npm test` builds first, so dist/ is current here.
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SAMPLE_DOCUMENTS } from '../../src/embed/sample-corpus.js';
 import { maxsimReference } from '../../src/core/reference.js';
+import { createHashEmbedder } from '../../src/embed/hash-embedder.js';
 import { startPoolingServer, type PoolingServer } from '../../src/testing/pooling-server/index.js';
 
 const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
+const PEAK_RSS = fileURLToPath(new URL('../support/peak-rss.mjs', import.meta.url));
 const SEED = [
   'Hello, my name is',
   'The president of the United States is',
@@ -25,17 +27,24 @@ interface Run {
   stderr: string;
 }
 
-function cli(args: string[], env: Record<string, string> = {}): Promise<Run> {
+function cli(
+  args: string[],
+  env: Record<string, string> = {},
+  timeout = 30_000,
+  nodeArgs: string[] = [],
+  stdin?: string,
+): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(
+    const child = execFile(
       process.execPath,
-      [CLI, ...args],
-      { timeout: 30_000, env: { ...process.env, ...env } },
+      [...nodeArgs, CLI, ...args],
+      { timeout, env: { ...process.env, ...env }, maxBuffer: 64 << 20 },
       (err, stdout, stderr) => {
         const code = err === null ? 0 : typeof err.code === 'number' ? err.code : -1;
         resolve({ code, stdout, stderr });
       },
     );
+    if (stdin !== undefined) child.stdin!.end(stdin);
   });
 }
 
@@ -230,14 +239,116 @@ describe('webgpu-maxsim rerank', () => {
     // Not a terminal here: plain lines, a tenth of the work apart, ending at the whole.
     expect(lines[0]).toBe('embedding 0/3,001 texts 0%');
     expect(lines).toContain('embedding 3,001/3,001 texts 100%');
-    expect(lines.at(-1)).toBe('uploading 3,000/3,000 documents 100%');
+    // Documents are embedded and scored a chunk at a time (memory stays bounded), so embedding is the one step.
+    expect(lines.at(-1)).toBe('embedding 3,001/3,001 texts 100%');
     expect(lines.filter((l) => /^embedding [\d,]+\/3,001 texts \d+%$/.test(l)).length).toBeGreaterThanOrEqual(5);
-    expect(lines.every((l) => /^(embedding|uploading) [\d,]+\/[\d,]+ (texts|documents) \d+%$/.test(l))).toBe(true);
+    expect(lines.every((l) => /^embedding [\d,]+\/3,001 texts \d+%$/.test(l))).toBe(true);
 
     const quiet = await cli([...args, '--docs-file', file, '--quiet']);
     expect(quiet.code).toBe(0);
     expect(quiet.stderr).toBe('');
     expect(quiet.stdout).toBe(loud.stdout);
+  }, 120_000);
+
+  it('streams a 130,000-line docs file: ranked, with the scores of the reference, never a crash', async () => {
+    const file = join(dir, 'many.txt');
+    const words = ['river', 'capital', 'energy', 'protein', 'orbit', 'market', 'poem', 'glacier'];
+    const lines = Array.from({ length: 130_000 }, (_, i) => `${words[i % 8]} ${words[(i * 7) % 8]} number ${i}`);
+    lines[77_777] = 'the capital of France is Paris';
+    await writeFile(file, `${lines.join('\n')}\n`);
+    const { code, stdout, stderr } = await cli(
+      [
+        'rerank',
+        '--local',
+        '--dim',
+        '16',
+        '--backend',
+        'cpu',
+        '--json',
+        '--top-k',
+        '3',
+        '--query',
+        'capital of France Paris',
+        '--docs-file',
+        file,
+        '--quiet',
+      ],
+      {},
+      120_000,
+    );
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    const out = JSON.parse(stdout) as { results: { index: number; score: number }[] };
+    expect(out.results).toHaveLength(3);
+    expect(out.results[0]!.index).toBe(77_777);
+    const hash = createHashEmbedder({ dim: 16 });
+    const q = hash.embedText('capital of France Paris');
+    for (const r of out.results) expect(r.score).toBeCloseTo(maxsimReference(q, hash.embedText(lines[r.index]!)), 4);
+  }, 150_000);
+
+  it('a 2,000-line file at the default --local dim 1024 stays far below a gigabyte (it went past 5 GB)', async () => {
+    const file = join(dir, 'two-thousand.txt');
+    const lines = Array.from({ length: 2000 }, (_, i) => `document ${i} about ${'rivers and mountains '.repeat(8)}`);
+    await writeFile(file, lines.join('\n'));
+    const rssFile = join(dir, 'peak-rss');
+    const { code, stdout } = await cli(
+      ['rerank', '--local', '--backend', 'cpu', '--json', '--top-k', '1', '--query', 'rivers', '--docs-file', file],
+      { PEAK_RSS_FILE: rssFile },
+      120_000,
+      ['--import', PEAK_RSS],
+    );
+    expect(code).toBe(0);
+    expect((JSON.parse(stdout) as { results: unknown[] }).results).toHaveLength(1);
+    const peakMb = Number(await readFile(rssFile, 'utf8'));
+    console.log(`rerank --local (dim 1024), 2,000 documents: peak RSS ${peakMb.toFixed(0)} MB`);
+    expect(peakMb).toBeLessThan(1024);
+  }, 150_000);
+
+  it('refuses binary input and an over-long document with one line naming the problem', async () => {
+    const binary = join(dir, 'blob.bin');
+    await writeFile(binary, Buffer.from(Array.from({ length: 50_000 }, (_, i) => (i * 131 + 7) % 256)));
+    const bin = await cli(['rerank', '--local', '--query', 'q', '--docs-file', binary]);
+    expect(bin.code).toBe(2);
+    expect(bin.stdout).toBe('');
+    expect(bin.stderr.trimEnd().split('\n')).toHaveLength(1);
+    expect(bin.stderr).toMatch(/(NUL bytes|not UTF-8 text).*not binary data/);
+    const latin1 = join(dir, 'latin1.txt');
+    await writeFile(latin1, Buffer.from('caf\xe9 au lait\n', 'latin1'));
+    const notUtf8 = await cli(['rerank', '--local', '--query', 'q', '--docs-file', latin1]);
+    expect(notUtf8.code).toBe(2);
+    expect(notUtf8.stderr).toMatch(/not UTF-8 text/);
+    const long = join(dir, 'long.txt');
+    await writeFile(long, `short\n${'word '.repeat(10_000)}\n`);
+    const tooLong = await cli(['rerank', '--local', '--query', 'q', '--docs-file', long]);
+    expect(tooLong.code).toBe(2);
+    expect(tooLong.stderr.trimEnd().split('\n')).toHaveLength(1);
+    expect(tooLong.stderr).toMatch(/line 2 has 50,000 characters; the limit is 32,768 \(--max-doc-chars\)/);
+    const many = await cli([
+      'rerank',
+      '--local',
+      '--query',
+      'q',
+      '--docs-file',
+      long,
+      '--max-doc-chars',
+      '60000',
+      '--max-docs',
+      '1',
+    ]);
+    expect(many.code).toBe(2);
+    expect(many.stderr).toMatch(/more than 1 documents? \(--max-docs\)/);
+  });
+
+  it('--docs-file - reads the documents from stdin', async () => {
+    const { code, stdout } = await cli(
+      ['rerank', '--local', '--backend', 'cpu', '--json', '--query', 'France', '--docs-file', '-'],
+      {},
+      30_000,
+      [],
+      'dogs bark loudly\nthe capital of France is Paris\n',
+    );
+    expect(code).toBe(0);
+    expect((JSON.parse(stdout) as { results: { index: number }[] }).results.map((r) => r.index)).toEqual([1, 0]);
   });
 
   it('refuses a query without documents, and bad options, on stderr', async () => {

@@ -204,6 +204,25 @@ describe('cpu wasm kernel', () => {
     });
   });
 
+  it('float32 overflow: E_SCORE_OVERFLOW on every CPU kernel and thread count, exactly at the documented bound', async () => {
+    // Before, the CPU scored -Infinity here (and WebGPU -3.4e38): one behaviour now, checked before any work.
+    const q: TokenMatrix = { data: new Float32Array([1e20, 1e20]), rows: 2, dim: 1 };
+    const d: TokenMatrix = { data: new Float32Array([-1e20]), rows: 1, dim: 1 };
+    const atBound: TokenMatrix = { data: new Float32Array([2 ** 63, 2 ** 63]), rows: 2, dim: 1 }; // Σ|q| = 2^64
+    const doc: TokenMatrix = { data: new Float32Array([2 ** 63]), rows: 1, dim: 1 }; // × 2^63 = 2^127
+    const under: TokenMatrix = { data: new Float32Array([2 ** 62, 2 ** 62]), rows: 2, dim: 1 }; // 2^126
+    for (const cpu of [{ kernel: 'typescript' as const }, { kernel: 'wasm-simd' as const }, { threads: 2 }]) {
+      const scorer = await createNodeScorer({ backend: 'cpu', cpu });
+      await expect(scorer.score([q], [d]), JSON.stringify(cpu)).rejects.toMatchObject({ code: 'E_SCORE_OVERFLOW' });
+      await expect(scorer.rerank(atBound, await scorer.upload([doc]))).rejects.toMatchObject({
+        code: 'E_SCORE_OVERFLOW',
+      });
+      const [[score]] = (await scorer.score([under], [doc])) as [Float32Array];
+      expect(score).toBe(2 ** 126); // 2 rows × 2^62 × 2^63: finite, exact
+      scorer.destroy();
+    }
+  });
+
   it('rejects bad cpu options', async () => {
     await expect(createCpuEngine({ threads: 0 })).rejects.toMatchObject({ code: 'E_INVALID_ARGUMENT' });
     await expect(createCpuEngine({ kernel: 'gpu' as 'auto' })).rejects.toMatchObject({ code: 'E_INVALID_ARGUMENT' });

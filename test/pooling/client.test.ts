@@ -589,6 +589,165 @@ describe('malformed bodies are typed errors, never partial results', () => {
   });
 });
 
+describe('a response that lies is a typed error, and never poisons the client', () => {
+  const bytesFault = (items: object[], body: Buffer, usage = { prompt_tokens: 2, total_tokens: 2 }) => ({
+    status: 200,
+    body: body.toString('latin1'),
+    headers: {
+      'content-type': 'application/octet-stream',
+      metadata: JSON.stringify({ id: 'x', created: 1, model: 'm', data: items, usage }),
+    },
+  });
+  const f32 = (values: number[]): Buffer => Buffer.from(new Float32Array(values).buffer);
+  const b64 = (values: number[]): string => f32(values).toString('base64');
+  const jsonFault = (data: unknown[], promptTokens: number) => ({
+    status: 200,
+    body: {
+      id: 'x',
+      object: 'list',
+      data: data.map((d, index) => ({ index, object: 'pooling', data: d })),
+      usage: { prompt_tokens: promptTokens, total_tokens: promptTokens },
+    },
+  });
+
+  it('bytes: a response whose items disagree on width is rejected, and the next call still works', async () => {
+    const lie = bytesFault(
+      [
+        { index: 0, embed_dtype: 'float32', endianness: 'little', start: 0, end: 16, shape: [1, 4] },
+        { index: 1, embed_dtype: 'float32', endianness: 'little', start: 16, end: 24, shape: [1, 2] },
+      ],
+      f32([1, 0, 0, 0, 1, 0]),
+    );
+    await withServer({ dim: 2, faults: [lie] }, async (s) => {
+      const c = createNodePoolingClient({ baseUrl: s.url, encoding: 'bytes', retryDelayMs: 1 });
+      try {
+        const err = await rejection(c.embed(['x', 'y']));
+        expect(err).toBeInstanceOf(PoolingResponseError);
+        expect(c.dim).toBeUndefined(); // not learned from a response that failed its checks
+        const { matrices } = await c.embed(['x', 'y']);
+        expect(matrices.map((m) => m.dim)).toEqual([2, 2]);
+        expect(c.dim).toBe(2);
+      } finally {
+        await c.close();
+      }
+    });
+  });
+
+  it('base64 vectors of another width (read as twice the rows) disagree with usage: E_POOLING_ROW_COUNTS', async () => {
+    // The client knows dim 2; the server sends one 4-wide vector for a 1-token prompt.
+    await withServer({ dim: 2, faults: [jsonFault([b64([1, 0, 0, 1])], 1)] }, async (s) => {
+      const err = (await rejection(client(s, { encoding: 'base64', dim: 2 }).embed([[5]]))) as PoolingResponseError;
+      expect(err).toBeInstanceOf(PoolingResponseError);
+      expect(err.code).toBe('E_POOLING_ROW_COUNTS');
+      expect(err.message).toMatch(/2 rows .* usage counts 1 prompt token/);
+    });
+  });
+
+  it('items with 0 rows while usage counts tokens are refused, not scored 0', async () => {
+    await withServer({ dim: 2, faults: [jsonFault(['', ''], 6)] }, async (s) => {
+      const err = (await rejection(
+        client(s, { encoding: 'base64', dim: 2 }).embed(['a b', 'c d']),
+      )) as PoolingResponseError;
+      expect(err.code).toBe('E_POOLING_ROW_COUNTS');
+    });
+    // The totals fit (3 rows, 4 prompt tokens: one <s> dropped each), but a text cannot give 0 rows.
+    await withServer({ dim: 2, faults: [jsonFault([b64([1, 0, 0, 1, 1, 0]), ''], 4)] }, async (s) => {
+      const err = (await rejection(
+        client(s, { encoding: 'base64', dim: 2 }).embed(['a b', 'c']),
+      )) as PoolingResponseError;
+      expect(err.code).toBe('E_POOLING_ROW_COUNTS');
+      expect(err.message).toMatch(/item 1 has no rows/);
+    });
+  });
+
+  it('bytes: overlapping byte ranges are refused', async () => {
+    const lie = bytesFault(
+      [
+        { index: 0, embed_dtype: 'float32', endianness: 'little', start: 0, end: 8, shape: [1, 2] },
+        { index: 1, embed_dtype: 'float32', endianness: 'little', start: 0, end: 8, shape: [1, 2] },
+      ],
+      f32([1, 0]),
+    );
+    await withServer({ dim: 2, faults: [lie] }, async (s) => {
+      const err = await rejection(client(s, { encoding: 'bytes', dim: 2 }).embed([[5], [6]]));
+      expect(err).toBeInstanceOf(PoolingResponseError);
+      expect(err.message).toMatch(/overlap/);
+    });
+  });
+
+  it('a response larger than maxResponseBytes is refused (declared or streamed), naming the option', async () => {
+    expect(new PoolingClient({}).maxResponseBytes).toBe(256 * 1024 * 1024);
+    await withServer({ dim: 2, faults: [{ status: 200, body: 'x'.repeat(3 << 20), times: 2 }] }, async (s) => {
+      const err = (await rejection(
+        client(s, { encoding: 'float', dim: 2, maxResponseBytes: 1 << 20 }).embed(['x']),
+      )) as PoolingResponseError;
+      expect(err.code).toBe('E_POOLING_TOO_LARGE');
+      expect(err.message).toMatch(/more than 1048576 bytes.*maxResponseBytes/);
+      expect(poolingRequests(s)).toHaveLength(1); // not retried
+    });
+    // A bytes body streamed without Content-Length is cut off at the cap too.
+    await withServer({ dim: 64 }, async (s) => {
+      const texts = Array.from({ length: 64 }, (_, i) => `text number ${i} with a few words`);
+      const err = (await rejection(
+        client(s, { encoding: 'bytes', maxResponseBytes: 16 * 1024 }).embed(texts),
+      )) as PoolingResponseError;
+      expect(err.code).toBe('E_POOLING_TOO_LARGE');
+    });
+  });
+
+  it('a body that stops arriving names that, not "is the vLLM server running?"', async () => {
+    const raw: Server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' });
+        res.write('{"data": [');
+        setTimeout(() => res.destroy(), 10);
+      });
+    });
+    await new Promise<void>((r) => raw.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(raw.address() as AddressInfo).port}`;
+      const err = await rejection(
+        new PoolingClient({ baseUrl: url, encoding: 'float', retryDelayMs: 1, maxRetries: 1 }).embed(['x']),
+      );
+      expect(err).toBeInstanceOf(PoolingConnectionError);
+      expect(err.message).toMatch(/the response body stopped arriving after 10 bytes/);
+      expect(err.message).not.toMatch(/Is the vLLM server running/);
+    } finally {
+      raw.closeAllConnections();
+      await new Promise<void>((r) => raw.close(() => r()));
+    }
+  });
+});
+
+describe('deadlineMs: one bound on the whole call, retries and Retry-After included', () => {
+  it('a Retry-After beyond the deadline ends the call with the server’s error instead of waiting', async () => {
+    await withServer({ faults: [{ status: 503, retryAfter: 100_000, times: 5 }] }, async (s) => {
+      const err = (await rejection(
+        client(s, { encoding: 'float', timeoutMs: 3000, deadlineMs: 1000, maxRetries: 5 }).embed(['a']),
+      )) as PoolingHttpError;
+      expect(err).toBeInstanceOf(PoolingHttpError);
+      expect(err.status).toBe(503);
+      expect(err.message).toMatch(/Retry-After .* past the 1000 ms deadline/);
+      expect(poolingRequests(s)).toHaveLength(1);
+    });
+  });
+
+  it('a hung server is given up at the deadline, sooner than timeoutMs, as a timeout naming the deadline', async () => {
+    await withServer({ faults: [{ hang: true, times: 3 }] }, async (s) => {
+      const err = (await rejection(
+        client(s, { encoding: 'float', timeoutMs: 60_000, deadlineMs: 300 }).embed(['a']),
+      )) as PoolingTimeoutError;
+      expect(err).toBeInstanceOf(PoolingTimeoutError);
+      expect(err.message).toMatch(/deadline of 300 ms/);
+    });
+  });
+
+  it('rejects a bad deadlineMs', () => {
+    expect(() => new PoolingClient({ deadlineMs: 0 })).toThrow(/deadlineMs is 0/);
+  });
+});
+
 describe('options', () => {
   it('rejects bad options before sending anything', () => {
     expect(() => new PoolingClient({ encoding: 'xml' as 'float' })).toThrow(/encoding is "xml"/);
@@ -602,7 +761,12 @@ describe('options', () => {
   it('an empty input list makes no request', async () => {
     await withServer({}, async (s) => {
       const result = await client(s).embed([]);
-      expect(result).toEqual({ matrices: [], usage: { promptTokens: 0, totalTokens: 0 }, requests: 0 });
+      expect(result).toEqual({
+        matrices: [],
+        usage: { promptTokens: 0, totalTokens: 0 },
+        promptTokens: [],
+        requests: 0,
+      });
       expect(s.requests).toHaveLength(0);
     });
   });

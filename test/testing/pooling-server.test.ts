@@ -178,7 +178,38 @@ describe('request parsing and routing (spec §7 cases 1–10)', () => {
     expectError(await send(s, null, { raw: '{"input": ' }), 400, 'json_invalid');
     expectError(await send(s, { inptu: 'x' }), 400, "'missing'");
     expectError(await send(s, { input: [1, 'a'] }), 400, 'validation error');
-    expectError(await send(s, { input: 'x', add_special_tokens: 'yes' }), 400, 'bool_type');
+    expectError(await send(s, { input: 'x', add_special_tokens: 'maybe' }), 400, 'bool_parsing');
+    expectError(await send(s, { input: 'x', add_special_tokens: [] }), 400, 'bool_type');
+  });
+
+  it("6b: pydantic's lax mode coerces numeric strings, integral floats and boolean words, as vLLM does", async () => {
+    const plain = await send(s, { input: 'a b c d e' });
+    const rows = (r: Reply): number => r.json.data[0].data.length;
+    // truncate_prompt_tokens is an int: "3", " +3 ", "3.0", 3.0 and "0_3" all mean 3.
+    for (const t of ['3', ' +3 ', '3.0', 3.0, '0_3']) {
+      const r = await send(s, { input: 'a b c d e', truncate_prompt_tokens: t });
+      expect(r.status, `${JSON.stringify(t)}: ${r.text}`).toBe(200);
+      expect(rows(r)).toBe(3);
+    }
+    for (const [t, type] of [
+      ['3.5', 'int_parsing'],
+      ['3.', 'int_parsing'],
+      ['1e2', 'int_parsing'],
+      [3.5, 'int_from_float'],
+      ['1__0', 'int_parsing'],
+      [[3], 'int_type'],
+    ] as const) {
+      expectError(await send(s, { input: 'x', truncate_prompt_tokens: t }), 400, type);
+    }
+    expectError(await send(s, { input: 'x', truncate_prompt_tokens: '-2' }), 400, 'greater_than_equal');
+    // add_special_tokens is a bool: "no", "off", "0", 0 and "FALSE" all mean false.
+    for (const v of ['no', 'off', '0', 0, 'FALSE', 'f']) {
+      const r = await send(s, { input: 'a b c d e', add_special_tokens: v });
+      expect(r.status, JSON.stringify(v)).toBe(200);
+      expect(rows(r)).toBe(rows(plain) - 2);
+    }
+    expectError(await send(s, { input: 'x', add_special_tokens: ' true' }), 400, 'bool_parsing');
+    expectError(await send(s, { input: 'x', add_special_tokens: 2 }), 400, 'bool_parsing');
   });
 
   it('7: dimensions → 400 always; normalize → 400 in newest mode, an alias of use_activation before', async () => {
@@ -528,6 +559,164 @@ describe('errors, auth and other routes (spec §7 case 23)', () => {
     const header = r.headers.get('metadata')!;
     expect(header).toContain('"model": "mod\\u00e8le/\\u00fc"');
     expect(JSON.parse(header).model).toBe('modèle/ü');
+  });
+});
+
+describe('/v1/embeddings (what every vLLM base64/bytes example calls)', () => {
+  it('config A: one pooled [dim] vector per input in the OpenAI shape, float and base64 alike', async () => {
+    const a = await start({ config: 'A' });
+    const texts = ['Hello, my name is', 'The capital of France is'];
+    const float = await send(a, { model: 'BAAI/bge-m3', input: texts }, { path: '/v1/embeddings' });
+    expect(float.status, float.text).toBe(200);
+    expect(float.json).toMatchObject({ id: expect.stringMatching(/^embd-/), object: 'list', model: 'BAAI/bge-m3' });
+    expect(Object.keys(float.json)).toEqual(['id', 'object', 'created', 'model', 'data', 'usage']);
+    const tokens = texts.reduce((n, t) => n + a.embedder.encode(t).ids.length, 0);
+    expect(float.json.usage).toEqual({
+      prompt_tokens: tokens,
+      total_tokens: tokens,
+      completion_tokens: 0,
+      prompt_tokens_details: null,
+    });
+    expect(float.json.data.map((d: any) => [d.index, d.object, d.embedding.length])).toEqual([
+      [0, 'embedding', 16],
+      [1, 'embedding', 16],
+    ]);
+    // The vector is the /pooling embed answer: CLS (the <s> row), unit length.
+    const pooled = await send(a, { input: texts });
+    expect(float.json.data.map((d: any) => d.embedding)).toEqual(pooled.json.data.map((d: any) => d.data));
+    expect(Math.abs(Math.hypot(...float.json.data[0].embedding) - 1)).toBeLessThan(1e-6);
+    const b64 = await send(a, { input: texts[0], encoding_format: 'base64' }, { path: '/v1/embeddings' });
+    const bytes = Uint8Array.from(atob(b64.json.data[0].embedding), (c) => c.charCodeAt(0));
+    expect(Array.from(new Float32Array(bytes.buffer))).toEqual(float.json.data[0].embedding.map(Math.fround));
+    const f16 = await send(
+      a,
+      { input: texts[0], encoding_format: 'base64', embed_dtype: 'float16' },
+      { path: '/v1/embeddings' },
+    );
+    expect(atob(f16.json.data[0].embedding)).toHaveLength(32);
+    const bin = await rawPost(`${a.url}/v1/embeddings`, { input: texts, encoding_format: 'bytes' });
+    expect(bin.headers['content-type']).toBe('application/octet-stream');
+    expect(JSON.parse(bin.headers.metadata as string).data.map((d: any) => d.shape)).toEqual([[16], [16]]);
+    expect(bin.body.byteLength).toBe(2 * 16 * 4);
+  });
+
+  it('config A: dimensions is refused as vLLM refuses it for a model without Matryoshka', async () => {
+    const a = await start({ config: 'A' });
+    expectError(
+      await send(a, { input: 'x', dimensions: 8 }, { path: '/v1/embeddings' }),
+      400,
+      'Model "BAAI/bge-m3" does not support matryoshka representation',
+    );
+    expectError(
+      await send(a, { input: 'x', encoding_format: 'hex' }, { path: '/v1/embeddings' }),
+      400,
+      'literal_error',
+    );
+    expectError(await send(a, { input: 'x', model: 'x' }, { path: '/v1/embeddings' }), 404, 'does not exist');
+  });
+
+  it('configs B and C (token_embed): 501 in single-task vLLM, the dense vector in older multi-task versions', async () => {
+    for (const config of ['B', 'C'] as const) {
+      for (const mode of ['newest', 'v0.21'] as const) {
+        const s = await start({ config, mode });
+        const r = await send(s, { input: 'x' }, { path: '/v1/embeddings' });
+        expect(r.status).toBe(501);
+        expect(r.json).toEqual({
+          error: {
+            message: 'The model does not support Embeddings API',
+            type: 'NotImplementedError',
+            param: null,
+            code: 501,
+          },
+        });
+      }
+      const old = await start({ config, mode: 'v0.13' });
+      const dense = await send(old, { input: ['a b', 'c'] }, { path: '/v1/embeddings' });
+      expect(dense.status).toBe(200);
+      expect(dense.json.data.map((d: any) => d.embedding.length)).toEqual([16, 16]);
+    }
+  });
+});
+
+describe("CORS: vLLM's --allowed-origins/--allowed-methods/--allowed-headers/--allow-credentials", () => {
+  const preflight = (server: PoolingServer, headers: Record<string, string>) =>
+    fetch(`${server.url}/pooling`, { method: 'OPTIONS', headers });
+
+  it('defaults: every origin; preflights answered 200 "OK" as Starlette does, the requested headers echoed', async () => {
+    const s = await start({ apiKey: 'k' });
+    const res = await preflight(s, {
+      origin: 'http://localhost:5173',
+      'access-control-request-method': 'POST',
+      'access-control-request-headers': 'authorization,content-type',
+    });
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe('OK');
+    expect(res.headers.get('access-control-allow-origin')).toBe('*');
+    expect(res.headers.get('access-control-allow-methods')).toBe('DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT');
+    expect(res.headers.get('access-control-max-age')).toBe('600');
+    expect(res.headers.get('access-control-allow-headers')).toBe('authorization,content-type');
+    expect(res.headers.get('content-type')).toBe('text/plain; charset=utf-8');
+    expect(res.headers.get('access-control-allow-credentials')).toBeNull();
+    // An actual request from that origin: the answer carries ACAO; without Origin nothing is added.
+    const ok = await send(
+      s,
+      { input: 'x' },
+      { headers: { origin: 'http://localhost:5173', authorization: 'Bearer k' } },
+    );
+    expect(ok.status).toBe(200);
+    expect(ok.headers.get('access-control-allow-origin')).toBe('*');
+    expect(
+      (await send(s, { input: 'x' }, { headers: { authorization: 'Bearer k' } })).headers.has(
+        'access-control-allow-origin',
+      ),
+    ).toBe(false);
+    // vLLM's API-key middleware sits outside its CORS middleware: a 401 carries no CORS headers.
+    const denied = await send(s, { input: 'x' }, { headers: { origin: 'http://localhost:5173' } });
+    expect(denied.status).toBe(401);
+    expect(denied.headers.has('access-control-allow-origin')).toBe(false);
+    // OPTIONS without Access-Control-Request-Method is no preflight: the route answers 405, with ACAO.
+    const plain = await fetch(`${s.url}/pooling`, { method: 'OPTIONS', headers: { origin: 'http://a.example' } });
+    expect(plain.status).toBe(405);
+    expect(plain.headers.get('access-control-allow-origin')).toBe('*');
+  });
+
+  it('listed origins, methods and headers: echoed with Vary: Origin; anything else 400 "Disallowed CORS …"', async () => {
+    const s = await start({
+      cors: {
+        allowedOrigins: ['http://good.example'],
+        allowedMethods: ['POST'],
+        allowedHeaders: ['X-Custom'],
+        allowCredentials: true,
+      },
+    });
+    const good = await preflight(s, {
+      origin: 'http://good.example',
+      'access-control-request-method': 'POST',
+      'access-control-request-headers': 'content-type, x-custom',
+    });
+    expect(good.status).toBe(200);
+    expect(good.headers.get('access-control-allow-origin')).toBe('http://good.example');
+    expect(good.headers.get('vary')).toBe('Origin');
+    expect(good.headers.get('access-control-allow-methods')).toBe('POST');
+    expect(good.headers.get('access-control-allow-headers')).toBe(
+      'Accept, Accept-Language, Content-Language, Content-Type, X-Custom',
+    );
+    expect(good.headers.get('access-control-allow-credentials')).toBe('true');
+    const bad = await preflight(s, {
+      origin: 'http://evil.example',
+      'access-control-request-method': 'PUT',
+      'access-control-request-headers': 'x-other',
+    });
+    expect(bad.status).toBe(400);
+    expect(await bad.text()).toBe('Disallowed CORS origin, method, headers');
+    expect(bad.headers.has('access-control-allow-origin')).toBe(false);
+    const simple = await send(s, { input: 'x' }, { headers: { origin: 'http://good.example' } });
+    expect(simple.headers.get('access-control-allow-origin')).toBe('http://good.example');
+    expect(simple.headers.get('vary')).toBe('Origin');
+    expect(simple.headers.get('access-control-allow-credentials')).toBe('true');
+    const foreign = await send(s, { input: 'x' }, { headers: { origin: 'http://evil.example' } });
+    expect(foreign.status).toBe(200); // the request runs; the browser withholds the answer
+    expect(foreign.headers.has('access-control-allow-origin')).toBe(false);
   });
 });
 

@@ -199,6 +199,39 @@ describe(`WebGPU scorer on ${icdName}: limits, properties, faults`, () => {
     engine.destroy();
   });
 
+  it('destroying the corpus or the scorer while score() runs rejects with E_DESTROYED, as on the CPU', async () => {
+    const { queries, docs } = caseData(KERNEL_CASES[5]!);
+    for (const backend of ['webgpu', 'cpu'] as const) {
+      const scorer = backend === 'webgpu' ? await engineScorer() : await createScorer({ backend: 'cpu' });
+      const corpus = await scorer.upload(docs);
+      const pending = scorer.score(queries, corpus);
+      corpus.destroy(); // while score() is in flight
+      await expect(pending, backend).rejects.toMatchObject({ code: 'E_DESTROYED' });
+      const other = await scorer.upload(docs);
+      const pendingToo = scorer.score(queries, other);
+      scorer.destroy();
+      await expect(pendingToo, backend).rejects.toMatchObject({ code: 'E_DESTROYED' });
+    }
+  });
+
+  it('float32 overflow is one defined behaviour on both backends: E_SCORE_OVERFLOW before any work', async () => {
+    // q·d = -1e40 overflows float32: the CPU used to score -Infinity, WebGPU -3.4e38.
+    const q: TokenMatrix = { data: new Float32Array([1e20, 0]), rows: 1, dim: 2 };
+    const d: TokenMatrix = { data: new Float32Array([-1e20, 5]), rows: 1, dim: 2 };
+    const safe: TokenMatrix = { data: new Float32Array([1e18, 0]), rows: 1, dim: 2 };
+    for (const backend of ['webgpu', 'cpu'] as const) {
+      const scorer = backend === 'webgpu' ? await engineScorer() : await createScorer({ backend: 'cpu' });
+      await expect(scorer.score([q], [d]), backend).rejects.toMatchObject({
+        code: 'E_SCORE_OVERFLOW',
+        message: expect.stringMatching(/could overflow float32/),
+      });
+      // Below the bound the score is finite and the same on both backends.
+      const [[ok]] = (await scorer.score([safe], [d])) as [Float32Array];
+      expect(ok).toBe(Math.fround(-1e38));
+      scorer.destroy();
+    }
+  });
+
   it('rejects later and pending calls with DeviceLostError when an adopted device is destroyed', async () => {
     const device = await requestPlainDevice();
     const scorer = await createScorer({ backend: 'webgpu', device });

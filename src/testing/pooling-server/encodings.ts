@@ -24,11 +24,14 @@ export interface PoolingAnswer {
   readonly endianness: Endianness;
   readonly outputs: readonly PooledOutput[];
   readonly promptTokens: number;
+  /** Item `object` and the key of its vectors: `pooling`/`data` (default) or `embedding`/`embedding` (/v1/embeddings). */
+  readonly item?: { readonly object: string; readonly key: string };
 }
 
 /** Writes the answer in its encoding; binary bodies are chunked like vLLM's StreamingResponse. */
 export async function writePoolingResponse(res: ServerResponse, answer: PoolingAnswer): Promise<void> {
   const { id, model, encoding, embedDtype, endianness, outputs, promptTokens } = answer;
+  const item = answer.item ?? { object: 'pooling', key: 'data' };
   const created = Math.floor(Date.now() / 1000);
   const order: ByteOrder = endianness === 'native' ? NATIVE_ORDER : endianness;
   if (encoding === 'float' || encoding === 'base64') {
@@ -44,7 +47,7 @@ export async function writePoolingResponse(res: ServerResponse, answer: PoolingA
         encoding === 'float'
           ? floatJson(out)
           : JSON.stringify(Buffer.from(encodeEmbedDtype(out.values, embedDtype, order)).toString('base64'));
-      parts.push(`{"index":${index},"object":"pooling","data":${data}}`);
+      parts.push(`{"index":${index},"object":${JSON.stringify(item.object)},${JSON.stringify(item.key)}:${data}}`);
     });
     const head = JSON.stringify({ id, object: 'list', created, model });
     const text = `${head.slice(0, -1)},"data":[${parts.join(',')}],"usage":${JSON.stringify(usage)}}`;

@@ -76,6 +76,54 @@ export async function pooling(
   });
 }
 
+/**
+ * Answers `POST /v1/embeddings` as the imitated vLLM does: an `embed` server (config A) returns one pooled
+ * `[dim]` vector per input in OpenAI's shape (`float`, `base64`, and `bytes`/`bytes_only` where the version has
+ * them); a `token_embed` server (B, C) answers 501 in single-task versions (v0.21 on), while older multi-task
+ * versions still return the dense (CLS) vector.
+ */
+export async function embeddings(
+  state: ServerState,
+  body: unknown,
+  requestId: string | undefined,
+  res: ServerResponse,
+): Promise<void> {
+  const modern = state.mode === 'newest' || state.mode === 'v0.21';
+  if (modern && state.task !== 'embed') {
+    throw new HttpError(501, 'NotImplementedError', 'The model does not support Embeddings API');
+  }
+  // `task` is no field of the embeddings request (ignored); `dimensions` has its own answer below.
+  const fields = isRecord(body) ? { ...body } : body;
+  let dimensions: unknown;
+  if (isRecord(fields)) {
+    delete fields['task'];
+    dimensions = fields['dimensions'];
+    delete fields['dimensions'];
+  }
+  const request = readPoolingRequest(state, fields);
+  if (dimensions !== undefined && dimensions !== null) {
+    throw new HttpError(
+      400,
+      'BadRequestError',
+      `Model "${state.model}" does not support matryoshka representation, changing output dimensions will lead to ` +
+        'poor results.',
+      'dimensions',
+    );
+  }
+  const prompts = renderPrompts(state, request);
+  const outputs = prompts.map((p) => pool(state, 'embed', p.encoding, request.activation));
+  await writePoolingResponse(res, {
+    id: `embd-${requestId ?? randomBytes(16).toString('hex')}`,
+    model: state.model,
+    encoding: request.encoding,
+    embedDtype: request.embedDtype,
+    endianness: request.endianness,
+    outputs,
+    promptTokens: prompts.reduce((s, p) => s + p.encoding.ids.length, 0),
+    item: { object: 'embedding', key: 'embedding' },
+  });
+}
+
 /** Every field checked as the imitated version's pydantic model and handler check it. */
 function readPoolingRequest(state: ServerState, body: unknown): PoolingRequest {
   const { mode } = state;

@@ -3,7 +3,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HttpError, methodNotAllowed, sendError, sendJson } from './envelope.js';
 import { sendFault, takeFault } from './faults.js';
-import { isPoolingShaped, pooling } from './pooling.js';
+import { embeddings, isPoolingShaped, pooling } from './pooling.js';
 import type { PoolingServerRequest, ServerState } from './server.js';
 import { modelList, tokenize } from './tokenize.js';
 import { checkJsonRequest, headerValue, validationError } from './validation.js';
@@ -31,6 +31,32 @@ export async function handle(state: ServerState, req: IncomingMessage, res: Serv
   const entry: PoolingServerRequest = { method, path, headers, body: parsed, receivedAt: Date.now() };
   if (state.logRequests) state.requests.push(entry);
 
+  // vLLM's CORS middleware: preflights are answered before anything else (the API key middleware lets OPTIONS
+  // through); other cross-origin answers get Access-Control-Allow-Origin, except the key middleware's 401.
+  const cors = state.cors.judge(method, (name) => headerValue(req, name));
+  if (cors.kind === 'preflight') {
+    res.writeHead(cors.status, [
+      ...cors.headers.flat(),
+      'content-type',
+      'text/plain; charset=utf-8',
+      'content-length',
+      String(Buffer.byteLength(cors.body)),
+    ]);
+    res.end(cors.body);
+    return;
+  }
+  const corsNames: string[] = [];
+  if (cors.kind === 'actual') {
+    for (const [k, v] of cors.headers) {
+      res.setHeader(k, v);
+      corsNames.push(k);
+    }
+    if (cors.varyOrigin) {
+      res.setHeader('vary', 'Origin');
+      corsNames.push('vary');
+    }
+  }
+
   const fault = takeFault(state, entry);
   if (fault !== undefined) {
     if (fault.hang === true) return;
@@ -47,7 +73,8 @@ export async function handle(state: ServerState, req: IncomingMessage, res: Serv
   if (delay > 0) await sleep(delay);
 
   if (state.apiKey !== undefined && path !== '/health' && path !== '/ping') {
-    if (req.headers.authorization !== `Bearer ${state.apiKey}`) {
+    if (method !== 'OPTIONS' && req.headers.authorization !== `Bearer ${state.apiKey}`) {
+      for (const name of corsNames) res.removeHeader(name);
       sendJson(res, 401, { error: 'Unauthorized' });
       return;
     }
@@ -70,6 +97,11 @@ export async function handle(state: ServerState, req: IncomingMessage, res: Serv
       case '/v1/models':
         if (method !== 'GET') throw methodNotAllowed();
         sendJson(res, 200, modelList(state));
+        return;
+      case '/v1/embeddings':
+        if (method !== 'POST') throw methodNotAllowed();
+        checkJsonRequest(state, req, jsonError);
+        await embeddings(state, parsed, requestId, res);
         return;
       case '/tokenize':
         if (method !== 'POST') throw methodNotAllowed();

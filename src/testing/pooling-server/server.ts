@@ -1,5 +1,5 @@
 // A local stand-in for vLLM's OpenAI-compatible server, limited to what a /pooling client touches: POST /pooling
-// (and /invocations), /tokenize, /v1/models, /health. It speaks the wire format of docs/vllm-pooling.md
+// (and /invocations), /v1/embeddings, /tokenize, /v1/models, /health, with vLLM's CORS middleware. It speaks the wire format of docs/vllm-pooling.md
 // (request variants, validation errors, task rules per vLLM version, float/base64/bytes/bytes_only with every
 // embed_dtype and endianness, error envelopes) and computes the vectors with the lexical hashing embedder. It is
 // the test server for the client and a way to run the pipeline without a GPU. Node only (node:http).
@@ -11,6 +11,7 @@ import { createServer } from 'node:http';
 import { InvalidArgumentError } from '../../core/errors.js';
 import { createHashEmbedder, type HashEmbedder } from '../../embed/hash-embedder.js';
 import { listen } from '../../node/serve.js';
+import { createCorsPolicy, type CorsOptions, type CorsPolicy } from '../../service/cors.js';
 import { HttpError, sendError } from './envelope.js';
 import { handle } from './routes.js';
 
@@ -117,6 +118,11 @@ export interface PoolingServerOptions {
   readonly delayMs?: (request: PoolingServerRequest) => number;
   /** Keep every request in `server.requests`. Default true. */
   readonly logRequests?: boolean;
+  /**
+   * Cross-origin access as vLLM's `--allowed-origins`, `--allowed-methods`, `--allowed-headers` and
+   * `--allow-credentials` give it. Default: vLLM's (every origin, method and header; no credentials).
+   */
+  readonly cors?: CorsOptions;
 }
 
 /** A running server made by {@link startPoolingServer}. */
@@ -168,6 +174,7 @@ export interface ServerState {
   readonly logRequests: boolean;
   readonly requests: PoolingServerRequest[];
   readonly created: number;
+  readonly cors: CorsPolicy;
 }
 
 const MODES: readonly PoolingServerMode[] = ['newest', 'v0.21', 'v0.13', 'v0.11', 'v0.10'];
@@ -244,6 +251,7 @@ export async function startPoolingServer(options: PoolingServerOptions = {}): Pr
     logRequests: options.logRequests ?? true,
     requests: [],
     created: Math.floor(Date.now() / 1000),
+    cors: createCorsPolicy(options.cors),
   };
 
   const server = createServer((req, res) => {

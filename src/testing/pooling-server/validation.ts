@@ -2,6 +2,7 @@
 // "<n> validation error(s):\n  {python repr of each pydantic error}", param = dotted location), and the field
 // readers that collect them the way pydantic does: every bad field reported, not only the first.
 import type { IncomingMessage } from 'node:http';
+import { laxBool, laxInt } from '../../service/lax.js';
 import { HttpError } from './envelope.js';
 import type { ServerState } from './server.js';
 
@@ -145,12 +146,15 @@ export function typed(
   const v = body[key];
   if (v === undefined) return undefined;
   if (v === null) return null;
-  if (typeof v === type) return v as string | boolean;
-  errors.push(
-    type === 'string'
-      ? { type: 'string_type', loc: ['body', key], msg: 'Input should be a valid string', input: v }
-      : { type: 'bool_type', loc: ['body', key], msg: 'Input should be a valid boolean', input: v },
-  );
+  if (type === 'boolean') {
+    // pydantic's lax mode: 0/1, "yes"/"off"/… are booleans too.
+    const r = laxBool(v);
+    if (r.ok) return r.value;
+    errors.push({ type: r.error.type, loc: ['body', key], msg: r.error.msg, input: v });
+    return undefined;
+  }
+  if (typeof v === type) return v as string;
+  errors.push({ type: 'string_type', loc: ['body', key], msg: 'Input should be a valid string', input: v });
   return undefined;
 }
 
@@ -160,19 +164,22 @@ export function integer(
   min: number | undefined,
   errors: FieldError[],
 ): number | null | undefined {
-  const v = body[key];
-  if (v === undefined) return undefined;
-  if (v === null) return null;
-  if (typeof v !== 'number' || !Number.isInteger(v)) {
-    errors.push({ type: 'int_type', loc: ['body', key], msg: 'Input should be a valid integer', input: v });
+  const raw = body[key];
+  if (raw === undefined) return undefined;
+  if (raw === null) return null;
+  // pydantic's lax mode: integral floats, booleans and numeric strings ("5", " +5 ", "5.0") are integers too.
+  const r = laxInt(raw);
+  if (!r.ok) {
+    errors.push({ type: r.error.type, loc: ['body', key], msg: r.error.msg, input: raw });
     return undefined;
   }
+  const v = r.value;
   if (min !== undefined && v < min) {
     errors.push({
       type: 'greater_than_equal',
       loc: ['body', key],
       msg: `Input should be greater than or equal to ${min}`,
-      input: v,
+      input: raw,
       ctx: { ge: String(min) },
     });
     return undefined;
