@@ -6,7 +6,7 @@
 import type { Scorer } from '../core/scorer.js';
 import type { TokenMatrix } from '../core/token-matrix.js';
 import { AbortedError } from '../core/errors.js';
-import { TimeSlicer } from '../core/time-slicer.js';
+import { TimeSlicer, yieldToEventLoop } from '../core/time-slicer.js';
 import type { EmbeddedText, TextEmbedder } from '../embed/text-embedder.js';
 import { ServiceError } from './http.js';
 
@@ -127,6 +127,8 @@ export async function scoreTexts(job: ScoreJob): Promise<ScoredTexts> {
         const { start, end } = chunks[next++]!;
         const docs = await embedder.embed(documents.slice(start, end), { signal });
         count(docs);
+        // Decoding the chunk and packing it for the scorer are separate turns of the event loop.
+        await yieldToEventLoop();
         if (signal.aborted) throw new AbortedError('scoring', signal.reason);
         if (queryMatrices.length === 1) {
           const [row] = await scorer.score([queryMatrices[0]!], docs);
