@@ -13,7 +13,7 @@ import {
 import { createCpuEngine, type CpuOptions } from './cpu/engine.js';
 import { withCpuFallback } from './fallback-engine.js';
 import { adoptMaxsimDevice, createMaxsimDevice, describeAdapter, type MaxsimDevice } from './webgpu/device.js';
-import { createWebGpuEngine } from './webgpu/engine.js';
+import { createWebGpuEngine, type WebGpuEngineOptions } from './webgpu/engine.js';
 
 /** Options for {@link createScorer}. */
 export interface ScorerOptions {
@@ -28,6 +28,13 @@ export interface ScorerOptions {
   /** Document storage on the GPU: `'f32'` (default) or `'f16'` (half the memory and bandwidth). */
   readonly precision?: 'f32' | 'f16';
   /**
+   * The WebGPU kernels: `variant` (`'auto'`, the default: measured once per adapter and kind of call on hardware
+   * adapters, a default on software ones; or a name such as `'q32'`, `'q128-subgroup'`, `'baseline'` to force
+   * one), `f16Math` (f16 arithmetic with `precision: 'f16'` where the device has `shader-f16`; opt-in, its error
+   * bound is in the README), `tune` (measure variants; default: on hardware adapters only).
+   */
+  readonly webgpu?: WebGpuOptions;
+  /**
    * What a WebGPU scorer does when its device is lost: `'cpu'` rescores on the CPU (keeping a host copy of every
    * uploaded corpus, 4 bytes per value), `'none'` rejects with `E_DEVICE_LOST`. Default: `'cpu'` for
    * `backend: 'auto'`, `'none'` for `backend: 'webgpu'`.
@@ -39,6 +46,13 @@ export interface ScorerOptions {
    * Workers that refuse to compile WebAssembly from bytes), `workers` (how to start a worker thread).
    */
   readonly cpu?: CpuOptions;
+}
+
+/** The WebGPU kernel options of {@link ScorerOptions}. */
+export interface WebGpuOptions {
+  readonly variant?: string;
+  readonly f16Math?: boolean;
+  readonly tune?: boolean;
 }
 
 /**
@@ -142,6 +156,7 @@ export async function createScorerOn(platform: ScorerPlatform, options: ScorerOp
     const engine = await createWebGpuEngine(md, {
       destroyDevice: true, // only acts on a device createMaxsimDevice made, never on an adopted one
       ...(options.precision === undefined ? {} : { precision: options.precision }),
+      ...webGpuOptions(options.webgpu),
     });
     if (fallback === 'none') return createScorerFromEngine(engine, scale);
     return createScorerFromEngine(
@@ -159,6 +174,26 @@ export async function createScorerOn(platform: ScorerPlatform, options: ScorerOp
       { cause: err },
     );
   }
+}
+
+/** The engine options of `webgpu: { ... }`, checked. */
+function webGpuOptions(given: WebGpuOptions | undefined): Pick<WebGpuEngineOptions, 'variant' | 'f16Math' | 'tune'> {
+  if (given === undefined) return {};
+  if (typeof given !== 'object' || given === null) {
+    throw new InvalidArgumentError('webgpu must be an object: { variant?, f16Math?, tune? }');
+  }
+  const out: { variant?: string; f16Math?: boolean; tune?: boolean } = {};
+  if (given.variant !== undefined) {
+    if (typeof given.variant !== 'string') throw new InvalidArgumentError('webgpu.variant must be a string');
+    out.variant = given.variant;
+  }
+  for (const key of ['f16Math', 'tune'] as const) {
+    const value = given[key];
+    if (value === undefined) continue;
+    if (typeof value !== 'boolean') throw new InvalidArgumentError(`webgpu.${key} must be true or false`);
+    out[key] = value;
+  }
+  return out;
 }
 
 /** Why `'auto'` did not start WebGPU, in a few words (the first sentence of the error). */
