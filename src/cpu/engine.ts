@@ -4,8 +4,10 @@ import {
   allocateWasmCorpusSlice,
   compileMaxsimWasm,
   interleaveQuery,
+  wasmRelaxedSimdSupported,
   wasmSimdSupported,
   type InterleavedQuery,
+  type WasmKernelKind,
   type WasmCorpusSlice,
 } from './wasm-kernel.js';
 import { BackendUnavailableError, InvalidArgumentError } from '../core/errors.js';
@@ -25,8 +27,12 @@ export interface CpuOptions {
    * `import wasmModule from 'webgpu-maxsim/maxsim.wasm'`). Default: compile the embedded copy.
    */
   readonly wasmModule?: WebAssembly.Module;
-  /** `'auto'` (default): WASM SIMD where it works, else TypeScript. `'wasm-simd'` throws where it cannot run. */
-  readonly kernel?: 'auto' | 'wasm-simd' | 'typescript';
+  /**
+   * `'auto'` (default): the relaxed-SIMD WASM kernel (`f32x4.relaxed_madd`) where the runtime validates it
+   * (Chromium; Node 20 with `--experimental-wasm-relaxed-simd`), else WASM SIMD, else TypeScript.
+   * `'wasm-relaxed-simd'` and `'wasm-simd'` force one and throw where it cannot run.
+   */
+  readonly kernel?: 'auto' | 'wasm-relaxed-simd' | 'wasm-simd' | 'typescript';
   /** How to start a worker thread; see {@link CpuWorkerFactory}. Default: Web Workers where they exist. */
   readonly workers?: CpuWorkerFactory;
 }
@@ -59,7 +65,7 @@ export interface CpuEngine extends ScoringEngine<CpuCorpus> {
 /**
  * The CPU backend's engine: the fused WASM SIMD kernel across worker threads where the runtime allows,
  * else on the calling thread, else the plain-TypeScript kernel. `info` says which
- * (`kernel: 'wasm-simd' | 'typescript'`, `threads`).
+ * (`kernel: 'wasm-relaxed-simd' | 'wasm-simd' | 'typescript'`, `threads`).
  *
  * @example
  * const engine = await createCpuEngine({ threads: 2 });
@@ -67,9 +73,9 @@ export interface CpuEngine extends ScoringEngine<CpuCorpus> {
  */
 export async function createCpuEngine(options: CpuOptions = {}): Promise<CpuEngine> {
   const choice = options.kernel ?? 'auto';
-  if (choice !== 'auto' && choice !== 'wasm-simd' && choice !== 'typescript') {
+  if (choice !== 'auto' && choice !== 'wasm-relaxed-simd' && choice !== 'wasm-simd' && choice !== 'typescript') {
     throw new InvalidArgumentError(
-      `cpu.kernel must be 'auto', 'wasm-simd' or 'typescript', got ${JSON.stringify(choice)}`,
+      `cpu.kernel must be 'auto', 'wasm-relaxed-simd', 'wasm-simd' or 'typescript', got ${JSON.stringify(choice)}`,
     );
   }
   const requestedThreads = options.threads ?? defaultThreads();
@@ -88,11 +94,12 @@ export async function createCpuEngine(options: CpuOptions = {}): Promise<CpuEngi
   };
   const singleThreadedTs = 'the TypeScript kernel is single-threaded';
   if (choice === 'typescript') return typescriptEngine(undefined, dropThreads(singleThreadedTs));
-  const loaded = await loadKernel(options.wasmModule);
+  const loaded = await loadKernel(options.wasmModule, choice);
   if (typeof loaded === 'string') {
-    if (choice === 'wasm-simd') {
+    if (choice !== 'auto') {
       throw new BackendUnavailableError(
-        `The WASM SIMD CPU kernel cannot run here: ${loaded}. Use cpu: { kernel: 'auto' } to fall back to TypeScript.`,
+        `The ${choice === 'wasm-simd' ? 'WASM SIMD' : 'relaxed-SIMD WASM'} CPU kernel cannot run here: ${loaded}. ` +
+          "Use cpu: { kernel: 'auto' } to fall back.",
       );
     }
     return typescriptEngine(loaded, dropThreads(singleThreadedTs));
@@ -103,9 +110,9 @@ export async function createCpuEngine(options: CpuOptions = {}): Promise<CpuEngi
       'this runtime has no Worker',
       " In Node, import 'webgpu-maxsim' (its Node entry starts worker_threads); elsewhere pass cpu: { workers }.",
     );
-    return wasmEngine(loaded, 1, undefined, reason);
+    return wasmEngine(loaded.module, loaded.kind, 1, undefined, reason);
   }
-  return wasmEngine(loaded, requestedThreads, factory, undefined);
+  return wasmEngine(loaded.module, loaded.kind, requestedThreads, factory, undefined);
 }
 
 const warned = new Set<string>();
@@ -128,17 +135,28 @@ function defaultThreads(): number {
   return typeof n === 'number' && Number.isInteger(n) && n >= 1 ? n : 1;
 }
 
-/** The kernel module, or why there is none. */
-async function loadKernel(given: WebAssembly.Module | undefined): Promise<WebAssembly.Module | string> {
+/** The kernel module and which build it is, or why there is none. */
+async function loadKernel(
+  given: WebAssembly.Module | undefined,
+  choice: 'auto' | 'wasm-relaxed-simd' | 'wasm-simd',
+): Promise<{ module: WebAssembly.Module; kind: WasmKernelKind } | string> {
   if (given !== undefined) {
     if (!(given instanceof WebAssembly.Module)) return 'cpu.wasmModule is not a WebAssembly.Module';
     const exported = WebAssembly.Module.exports(given).some((e) => e.name === 'maxsim' && e.kind === 'function');
-    return exported ? given : "cpu.wasmModule has no 'maxsim' export: pass webgpu-maxsim/maxsim.wasm";
+    // The shipped maxsim.wasm is the standard SIMD build.
+    return exported
+      ? { module: given, kind: 'wasm-simd' }
+      : "cpu.wasmModule has no 'maxsim' export: pass webgpu-maxsim/maxsim.wasm";
   }
   if (typeof WebAssembly !== 'object') return 'this runtime has no WebAssembly';
   if (!wasmSimdSupported()) return 'this runtime has WebAssembly without 128-bit SIMD';
+  const relaxed = wasmRelaxedSimdSupported();
+  if (choice === 'wasm-relaxed-simd' && !relaxed) {
+    return 'this runtime does not validate relaxed SIMD (Node 20 needs --experimental-wasm-relaxed-simd)';
+  }
+  const kind: WasmKernelKind = choice === 'wasm-simd' || !relaxed ? 'wasm-simd' : 'wasm-relaxed-simd';
   try {
-    return await compileMaxsimWasm();
+    return { module: await compileMaxsimWasm(kind), kind };
   } catch (err) {
     return (
       `compiling WebAssembly from bytes was refused (${err instanceof Error ? err.message : String(err)}); ` +
@@ -185,6 +203,7 @@ function typescriptEngine(whyNotWasm: string | undefined, threadsReason: string 
 
 function wasmEngine(
   module: WebAssembly.Module,
+  kind: WasmKernelKind,
   threads: number,
   factory: CpuWorkerFactory | undefined,
   threadsReason: string | undefined,
@@ -192,9 +211,9 @@ function wasmEngine(
   const info: ScorerInfo = {
     backend: 'cpu',
     get summary() {
-      return cpuSummary('wasm-simd', threads, threadsReason);
+      return cpuSummary(kind, threads, threadsReason);
     },
-    kernel: 'wasm-simd',
+    kernel: kind,
     get threads() {
       return threads;
     },
