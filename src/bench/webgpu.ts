@@ -3,6 +3,7 @@
 import { prepareKernelTimer } from './webgpu-kernel.js';
 import type { KernelTimerFactory } from './measure.js';
 import { BenchmarkError } from './errors.js';
+import type { ScorerInfo } from '../core/scorer.js';
 import { createMaxsimDevice, describeAdapter, type AdapterSummary, type MaxsimDevice } from '../webgpu/device.js';
 import { createWebGpuEngine, type WebGpuCorpus, type WebGpuEngine } from '../webgpu/engine.js';
 
@@ -23,6 +24,19 @@ export interface WebGpuBench {
   readonly setupMs: number;
   readonly kernel: KernelTimerFactory<WebGpuCorpus>;
   destroy(): void;
+}
+
+/**
+ * The variant an engine ran last and how it was chosen, e.g. `q32 (tuned)`, `baseline (forced)`; null before it
+ * scored.
+ *
+ * @example
+ * describeVariant(bench.engine.info); // 'q32 (default)' on a software adapter
+ */
+export function describeVariant(info: ScorerInfo): string | null {
+  if (info.variant === undefined) return null;
+  const choice = info.variantChoices?.find((c) => c.variant === info.variant);
+  return choice === undefined ? info.variant : `${info.variant} (${choice.how})`;
 }
 
 /**

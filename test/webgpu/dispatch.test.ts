@@ -133,9 +133,7 @@ describe('dispatch geometry and chunk planning (no GPU)', () => {
     expect(variantName(defaultVariant(device(false, false), 'f32', 128, false, batch(1), false))).toBe('q32');
     expect(variantName(defaultVariant(device(false, false, 49152), 'f32', 128, false, batch(64), false))).toBe('q128');
     expect(variantName(defaultVariant(device(false, false, 49152), 'f32', 128, false, batch(64), true))).toBe('q32');
-    expect(variantName(defaultVariant(device(true, false), 'f16', 128, true, batch(64), false))).toBe(
-      'q128-f16math',
-    );
+    expect(variantName(defaultVariant(device(true, false), 'f16', 128, true, batch(64), false))).toBe('q128-f16math');
     expect(choiceKey('f16', true, 1024, batch(64), 20)).toBe('f16+f16math dim≤1024 queries>16 short-docs');
   });
 });
