@@ -5,7 +5,8 @@
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCpuEngine } from '../../src/cpu/engine.js';
-import { INT8_MAX_DIM, int8QueryLevels, quantizeQuery } from '../../src/cpu/int8-kernel.js';
+import { INT8_MAX_DIM, int8QueryLevels, quantizeDocuments, quantizeQuery } from '../../src/cpu/int8-kernel.js';
+import { readCorpusFile, writeCorpusFile } from '../../src/core/corpus-file.js';
 import { packDocuments } from '../../src/core/packed-documents.js';
 import { createScorer, maxsimReference, type Scorer, type TokenMatrix } from '../../src/index.js';
 import { createScorer as createNodeScorer, nodeCpuOptions } from '../../src/node.js';
@@ -267,6 +268,17 @@ describe('cpu int8 storage', () => {
         );
       }
     }
+  });
+
+  it('an int8 corpus file, decoded to float32, requantizes to its own integers', () => {
+    const rand = seededRandom(89);
+    const docs = [...randomDocs(rand, 30, 0, 40, 96), randomMatrix(rand, 3, 96, false)];
+    const direct = quantizeDocuments(packDocuments(docs));
+    const decoded = readCorpusFile(writeCorpusFile(docs, { dtype: 'int8' })).documents;
+    const again = quantizeDocuments(packDocuments(decoded));
+    expect(again.values).toEqual(direct.values);
+    const drift = again.scales.map((s, r) => Math.abs(s - direct.scales[r]!) / Math.max(s, 2 ** -126));
+    expect(Math.max(...drift)).toBeLessThanOrEqual(2 ** -23);
   });
 
   it('keeps its own copy, and scores plain packed documents (a host copy) the same as a resident corpus', async () => {
