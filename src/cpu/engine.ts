@@ -24,7 +24,8 @@ export interface CpuOptions {
   readonly threads?: number;
   /**
    * The precompiled kernel, for runtimes that refuse to compile WebAssembly from bytes (Cloudflare Workers:
-   * `import wasmModule from 'webgpu-maxsim/maxsim.wasm'`). Default: compile the embedded copy.
+   * `import wasmModule from 'webgpu-maxsim/maxsim.wasm'`; one module holds the f32 and the int8 kernels). Default:
+   * compile the embedded copy.
    */
   readonly wasmModule?: WebAssembly.Module;
   /** `'auto'` (default): WASM SIMD where it works, else TypeScript. `'wasm-simd'` throws where it cannot run. */
