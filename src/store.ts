@@ -28,3 +28,9 @@ export {
   StoreUnavailableError,
 } from './store/errors.js';
 export { ARROW_VERSION, LANCEDB_VERSION } from './store/lancedb.js';
+export {
+  createSearchHandler,
+  type DocumentSearcher,
+  type SearchResultJson,
+  type SearchServiceOptions,
+} from './service/search-handler.js';
