@@ -472,6 +472,10 @@ export class Store {
     const q = await this.#queryMatrix(query, options.signal);
     const embedMs = performance.now() - t0;
     const table = this.#table;
+    // A bad filter is refused before a scorer (a GPU device, worker threads) is started for nothing.
+    if (filter !== undefined && table !== undefined) {
+      await this.#filtered(filter, () => table.query().where(filter).select(['id']).limit(1).toArray());
+    }
     const scorer = await this.scorer();
     const empty = (version: number): StoreSearchResult => ({
       results: [],
