@@ -18,6 +18,7 @@ export {
   type StorePrecision,
   type StoreSearchOptions,
   type StoreSearchResult,
+  type StoredDocument,
   type TextDocument,
 } from './store/store.js';
 export {

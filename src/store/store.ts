@@ -63,7 +63,10 @@ export interface OpenStoreOptions {
    * memory, at most 8 GiB.
    */
   readonly memoryBudgetBytes?: number;
-  /** How often (ms) a search checks for a newer table version to reload (default 0: every search). */
+  /**
+   * How often (ms) a search checks for a newer table version to reload: default 0 (every search) for a local
+   * folder, 1,000 for an object-storage URI (each check reads the latest manifest: a request there).
+   */
   readonly refreshMs?: number;
 }
 
@@ -133,6 +136,14 @@ export interface StoreHit {
   readonly score: number;
   readonly text: string;
   readonly metadata?: Record<string, unknown>;
+}
+
+/** A stored document, as {@link Store.get} reads it back (f16 stores: the widened f16 values). */
+export interface StoredDocument {
+  readonly id: string;
+  readonly text: string;
+  readonly metadata?: Record<string, unknown>;
+  readonly matrix: TokenMatrix;
 }
 
 /** What a search returns. */
@@ -263,11 +274,18 @@ export async function openStore(location: string, options: OpenStoreOptions = {}
     ),
   );
   try {
-    const names = await lance(`listing the tables of ${location}`, () => db.tableNames());
+    // openTable rather than tableNames(): listing is what S3-compatible stores get wrong most (s3rver lists
+    // nothing under a LanceDB namespace), and opening is one request fewer.
     let table: LanceDb.Table | undefined;
+    try {
+      table = await db.openTable(TABLE_NAME);
+    } catch (err) {
+      if (!/not found/i.test(lanceMessage(err))) {
+        throw new StoreError(`opening ${location} failed: ${lanceMessage(err)}`, { cause: err });
+      }
+    }
     let layout: StoreLayout | undefined;
-    if (names.includes(TABLE_NAME)) {
-      table = await lance(`opening ${location}`, () => db.openTable(TABLE_NAME));
+    if (table !== undefined) {
       layout = await layoutOf(table, location);
       if (
         (model !== undefined && model !== layout.model) ||
@@ -276,6 +294,7 @@ export async function openStore(location: string, options: OpenStoreOptions = {}
         throw new StoreMismatchError(location, layout, { model, dim: options.dim });
       }
     } else if (options.create !== true) {
+      const names = await lance(`listing the tables of ${location}`, () => db.tableNames());
       throw new StoreNotFoundError(
         location,
         `it has no '${TABLE_NAME}' table${names.length > 0 ? ` (it has: ${names.join(', ')})` : ''}; ` +
@@ -569,7 +588,7 @@ export class Store {
   async firstStage(
     query: TokenMatrix,
     n: number,
-    options: { firstStage?: 'pooled' | 'multivector'; filter?: string } = {},
+    options: { firstStage?: 'pooled' | 'multivector'; filter?: string; distance?: 'cosine' | 'dot' } = {},
   ): Promise<{ id: string; distance: number }[]> {
     this.#alive();
     const table = this.#table;
@@ -590,12 +609,32 @@ export class Store {
       for (let r = 0; r < query.rows; r++) rows.push(query.data.subarray(r * layout.dim, (r + 1) * layout.dim));
       search = table.vectorSearch(rows).column('vectors');
     }
-    // '_distance' selected explicitly: otherwise LanceDB logs a warning on stderr for every query.
-    search = search.distanceType('cosine').select(['id', '_distance']).limit(n);
+    // '_distance' selected explicitly: otherwise LanceDB logs a warning on stderr for every query. 'dot' is only
+    // for flat multivector search (1 - Σ max dot; the same order as cosine for unit rows, and several times
+    // faster); an index answers only the distance it was built for (cosine), and falls back to flat otherwise.
+    const distance = options.distance ?? 'cosine';
+    if (distance !== 'cosine' && distance !== 'dot') {
+      throw new InvalidArgumentError(`distance must be 'cosine' or 'dot', got ${JSON.stringify(distance)}`);
+    }
+    search = search.distanceType(distance).select(['id', '_distance']).limit(n);
     const filter = options.filter;
     if (filter !== undefined) search = search.where(filter);
     const rows = (await this.#filtered(filter, () => search.toArray())) as { id: string; _distance: number }[];
     return rows.map((r) => ({ id: r.id, distance: r._distance }));
+  }
+
+  /** The stored documents with these ids (in store order; ids not stored are left out), token matrices included. */
+  async get(ids: readonly string[]): Promise<StoredDocument[]> {
+    this.#alive();
+    if (!Array.isArray(ids)) throw new InvalidArgumentError('get(ids): ids must be an array of strings');
+    for (const id of ids) checkId(id);
+    if (this.#table === undefined || ids.length === 0) return [];
+    const rows = await this.#fetch(ids);
+    return rows.ids.map((id, i) => {
+      const metadata = rows.metadata[i] ?? null;
+      const doc = { id, text: rows.texts[i] ?? '', matrix: rows.matrices[i]! };
+      return metadata === null ? doc : { ...doc, metadata: JSON.parse(metadata) as Record<string, unknown> };
+    });
   }
 
   /**
@@ -815,7 +854,8 @@ export class Store {
 
   async #latestVersion(): Promise<number> {
     const table = this.#requireTable();
-    const refreshMs = this.#options.refreshMs ?? 0;
+    const refreshMs =
+      this.#options.refreshMs ?? (isUri(this.location) && !this.location.startsWith('file://') ? 1000 : 0);
     const now = performance.now();
     if (now - this.#checkedAt >= refreshMs || this.#version < 0) {
       this.#version = await lance('reading the table version', async () => {

@@ -235,6 +235,22 @@ describe('writes', () => {
     }
   });
 
+  it('get reads documents back by id, matrices as stored (f16-rounded)', async () => {
+    const docs = corpus(10);
+    const store = await filled(docs);
+    try {
+      const got = await store.get(['doc-3', 'missing', 'doc-7']);
+      expect(got.map((d) => d.id).sort()).toEqual(['doc-3', 'doc-7']);
+      for (const d of got) {
+        const src = docs.find((x) => x.id === d.id)!;
+        expect(d).toMatchObject({ text: src.text, metadata: src.metadata });
+        expect(Array.from(d.matrix.data)).toEqual(Array.from(roundF16(hash.embedText(src.text)).data));
+      }
+    } finally {
+      store.close();
+    }
+  });
+
   it('ids default to the text hash, so re-adding the same lines is idempotent', async () => {
     const store = await openStore(folder(), { create: true, embedder: hashTextEmbedder(hash), scorer });
     try {
@@ -446,6 +462,9 @@ describe('first stages', () => {
         .sort((a, b) => b.s - a.s)
         .slice(0, 5);
       expect(picked.map((p) => p.id)).toEqual(want.map((w) => w.id));
+      const dot = await store.firstStage(q, 5, { firstStage: 'multivector', distance: 'dot' });
+      expect(dot.map((p) => p.id)).toEqual(want.map((w) => w.id));
+      for (let i = 0; i < 5; i++) expect(1 - dot[i]!.distance).toBeCloseTo(want[i]!.s, 4);
       const found = await store.search(q, { topK: 5, firstStage: 'multivector', candidates: 10 });
       expect(found.mode).toBe('multivector');
       expect(found.results.map((r) => r.id)).toEqual(want.map((w) => w.id));
