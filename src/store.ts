@@ -28,7 +28,7 @@ export {
   StoreNotFoundError,
   StoreUnavailableError,
 } from './store/errors.js';
-export { ARROW_VERSION, LANCEDB_VERSION } from './store/lancedb.js';
+export { ARROW_VERSION, LANCEDB_VERSION } from './store/layout.js';
 export {
   createSearchHandler,
   type DocumentSearcher,

@@ -11,10 +11,7 @@ import { dirname, join } from 'node:path';
 import type * as Arrow from 'apache-arrow';
 import type * as LanceDb from '@lancedb/lancedb';
 import { StoreUnavailableError } from './errors.js';
-
-/** The versions this store is built and tested against (LanceDB 0.31.0 accepts apache-arrow >=15 <=18.1.0). */
-export const LANCEDB_VERSION = '0.31.0';
-export const ARROW_VERSION = '18.1.0';
+import { ARROW_VERSION, LANCEDB_VERSION } from './layout.js';
 
 const INSTALL = `npm install -E @lancedb/lancedb@${LANCEDB_VERSION} apache-arrow@${ARROW_VERSION}`;
 

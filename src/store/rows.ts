@@ -16,19 +16,12 @@ import { float16BitsToFloat, float32ToFloat16Bits } from '../core/float16.js';
 import type { TokenMatrix } from '../core/token-matrix.js';
 import { StoreError } from './errors.js';
 import type { LanceModules } from './lancedb.js';
+import type { StoreLayout, StorePrecision } from './layout.js';
+
+export type { StoreLayout, StorePrecision } from './layout.js';
 
 export const TABLE_NAME = 'documents';
 export const STORE_FORMAT = '1';
-
-/** How token matrices are stored: `'f16'` (half the bytes, relative error ≤ 2⁻¹¹) or `'f32'` (exact). */
-export type StorePrecision = 'f16' | 'f32';
-
-/** What a store's schema metadata says about its vectors. */
-export interface StoreLayout {
-  readonly model: string;
-  readonly dim: number;
-  readonly precision: StorePrecision;
-}
 
 /** A document ready to write: validated id and text, metadata as JSON text, its token matrix. */
 export interface EncodedDocument {

@@ -27,11 +27,10 @@ import {
   readLayout,
   TABLE_NAME,
   type EncodedDocument,
-  type StoreLayout,
-  type StorePrecision,
 } from './rows.js';
+import type { StoreLayout, StorePrecision } from './layout.js';
 
-export type { StorePrecision } from './rows.js';
+export type { StorePrecision } from './layout.js';
 
 /** How a search picks the documents it scores exactly. */
 export type FirstStage = 'auto' | 'exact' | 'pooled' | 'multivector';
@@ -240,74 +239,8 @@ async function lance<T>(what: string, call: () => Promise<T>): Promise<T> {
  * const { results } = await store.search('capital of France', { topK: 5 });
  * store.close();
  */
-export async function openStore(location: string, options: OpenStoreOptions = {}): Promise<Store> {
-  if (typeof location !== 'string' || location === '') {
-    throw new InvalidArgumentError(`the store location must be a folder or a URI, got ${JSON.stringify(location)}`);
-  }
-  const precision = options.precision ?? 'f16';
-  if (precision !== 'f16' && precision !== 'f32') {
-    throw new InvalidArgumentError(`precision must be 'f16' or 'f32', got ${JSON.stringify(precision)}`);
-  }
-  if (options.dim !== undefined && (!Number.isInteger(options.dim) || options.dim <= 0)) {
-    throw new InvalidArgumentError(`dim must be a positive integer, got ${String(options.dim)}`);
-  }
-  const model = options.model ?? options.embedder?.model;
-  if (options.model !== undefined && options.embedder !== undefined && options.model !== options.embedder.model) {
-    throw new InvalidArgumentError(
-      `model "${options.model}" and the embedder's model "${options.embedder.model}" differ: pass one model`,
-    );
-  }
-  const local = !isUri(location) || location.startsWith('file://');
-  if (local && options.create !== true) {
-    // connect() creates a missing folder silently: check first.
-    const path = location.startsWith('file://') ? fileURLToPath(location) : location;
-    if (!existsSync(path)) {
-      throw new StoreNotFoundError(location, 'the folder does not exist (create it with `webgpu-maxsim index`)');
-    }
-    if (!statSync(path).isDirectory()) throw new StoreNotFoundError(location, 'it is not a folder');
-  }
-  const modules = loadLance();
-  const db = await lance(`opening ${location}`, () =>
-    modules.lancedb.connect(
-      location,
-      options.storageOptions === undefined ? {} : { storageOptions: { ...options.storageOptions } },
-    ),
-  );
-  try {
-    // openTable rather than tableNames(): listing is what S3-compatible stores get wrong most (s3rver lists
-    // nothing under a LanceDB namespace), and opening is one request fewer.
-    let table: LanceDb.Table | undefined;
-    try {
-      table = await db.openTable(TABLE_NAME);
-    } catch (err) {
-      if (!/not found/i.test(lanceMessage(err))) {
-        throw new StoreError(`opening ${location} failed: ${lanceMessage(err)}`, { cause: err });
-      }
-    }
-    let layout: StoreLayout | undefined;
-    if (table !== undefined) {
-      layout = await layoutOf(table, location);
-      if (
-        (model !== undefined && model !== layout.model) ||
-        (options.dim !== undefined && options.dim !== layout.dim)
-      ) {
-        throw new StoreMismatchError(location, layout, { model, dim: options.dim });
-      }
-    } else if (options.create !== true) {
-      const names = await lance(`listing the tables of ${location}`, () => db.tableNames());
-      throw new StoreNotFoundError(
-        location,
-        `it has no '${TABLE_NAME}' table${names.length > 0 ? ` (it has: ${names.join(', ')})` : ''}; ` +
-          'create it with `webgpu-maxsim index`',
-      );
-    } else if (model === undefined) {
-      throw new InvalidArgumentError('creating a store needs a model name: pass `embedder` or `model`');
-    }
-    return new Store(modules, db, location, options, table, layout, { model: model ?? '', precision });
-  } catch (err) {
-    db.close();
-    throw err;
-  }
+export function openStore(location: string, options: OpenStoreOptions = {}): Promise<Store> {
+  return Store.open(location, options);
 }
 
 async function layoutOf(table: LanceDb.Table, location: string): Promise<StoreLayout> {
@@ -347,8 +280,7 @@ export class Store {
   #version = -1;
   #closed = false;
 
-  /** @internal Use {@link openStore}. */
-  constructor(
+  private constructor(
     modules: LanceModules,
     db: LanceDb.Connection,
     location: string,
@@ -364,6 +296,77 @@ export class Store {
     this.#table = table;
     this.#layout = layout;
     this.#pending = pending;
+  }
+
+  /** Opens or creates a store; see {@link openStore}. */
+  static async open(location: string, options: OpenStoreOptions = {}): Promise<Store> {
+    if (typeof location !== 'string' || location === '') {
+      throw new InvalidArgumentError(`the store location must be a folder or a URI, got ${JSON.stringify(location)}`);
+    }
+    const precision = options.precision ?? 'f16';
+    if (precision !== 'f16' && precision !== 'f32') {
+      throw new InvalidArgumentError(`precision must be 'f16' or 'f32', got ${JSON.stringify(precision)}`);
+    }
+    if (options.dim !== undefined && (!Number.isInteger(options.dim) || options.dim <= 0)) {
+      throw new InvalidArgumentError(`dim must be a positive integer, got ${String(options.dim)}`);
+    }
+    const model = options.model ?? options.embedder?.model;
+    if (options.model !== undefined && options.embedder !== undefined && options.model !== options.embedder.model) {
+      throw new InvalidArgumentError(
+        `model "${options.model}" and the embedder's model "${options.embedder.model}" differ: pass one model`,
+      );
+    }
+    const local = !isUri(location) || location.startsWith('file://');
+    if (local && options.create !== true) {
+      // connect() creates a missing folder silently: check first.
+      const path = location.startsWith('file://') ? fileURLToPath(location) : location;
+      if (!existsSync(path)) {
+        throw new StoreNotFoundError(location, 'the folder does not exist (create it with `webgpu-maxsim index`)');
+      }
+      if (!statSync(path).isDirectory()) throw new StoreNotFoundError(location, 'it is not a folder');
+    }
+    const modules = loadLance();
+    const db = await lance(`opening ${location}`, () =>
+      modules.lancedb.connect(
+        location,
+        options.storageOptions === undefined ? {} : { storageOptions: { ...options.storageOptions } },
+      ),
+    );
+    try {
+      // openTable rather than tableNames(): listing is what S3-compatible stores get wrong most (s3rver lists
+      // nothing under a LanceDB namespace), and opening is one request fewer.
+      let table: LanceDb.Table | undefined;
+      try {
+        table = await db.openTable(TABLE_NAME);
+      } catch (err) {
+        if (!/not found/i.test(lanceMessage(err))) {
+          throw new StoreError(`opening ${location} failed: ${lanceMessage(err)}`, { cause: err });
+        }
+      }
+      let layout: StoreLayout | undefined;
+      if (table !== undefined) {
+        layout = await layoutOf(table, location);
+        if (
+          (model !== undefined && model !== layout.model) ||
+          (options.dim !== undefined && options.dim !== layout.dim)
+        ) {
+          throw new StoreMismatchError(location, layout, { model, dim: options.dim });
+        }
+      } else if (options.create !== true) {
+        const names = await lance(`listing the tables of ${location}`, () => db.tableNames());
+        throw new StoreNotFoundError(
+          location,
+          `it has no '${TABLE_NAME}' table${names.length > 0 ? ` (it has: ${names.join(', ')})` : ''}; ` +
+            'create it with `webgpu-maxsim index`',
+        );
+      } else if (model === undefined) {
+        throw new InvalidArgumentError('creating a store needs a model name: pass `embedder` or `model`');
+      }
+      return new Store(modules, db, location, options, table, layout, { model: model ?? '', precision });
+    } catch (err) {
+      db.close();
+      throw err;
+    }
   }
 
   /** The model whose vectors the store holds (or will hold, before the first add). */

@@ -219,7 +219,7 @@ describe('webgpu-maxsim index + search', () => {
     expect(out.results[0]!.id).toMatch(/^[0-9a-f]{16}$/);
   });
 
-  it('bad input is one line on stderr, exit 1, and nothing is created or lost', async () => {
+  it('bad input is one line on stderr, a non-zero exit, and nothing is created or lost', async () => {
     const missing = join(dir, 'no-such-store');
     const noStore = await cli(['search', '--store', missing, '--query', 'x', '--local']);
     expect(noStore.code).toBe(1);
@@ -269,6 +269,25 @@ describe('webgpu-maxsim index + search', () => {
       '100',
     ]);
     expect(JSON.parse(count.stdout).results).toHaveLength(30);
+  });
+
+  it("the store's declarations never import LanceDB or Arrow types (they compile without the optional peers)", async () => {
+    const { readFileSync } = await import('node:fs');
+    const { dirname, resolve } = await import('node:path');
+    const seen = new Set<string>();
+    const offenders: string[] = [];
+    const visit = (file: string): void => {
+      if (seen.has(file)) return;
+      seen.add(file);
+      for (const m of readFileSync(file, 'utf8').matchAll(/from '([^']+)'/g)) {
+        const spec = m[1]!;
+        if (spec.startsWith('.')) visit(resolve(dirname(file), spec.replace(/\.js$/, '.d.ts')));
+        else if (/lancedb|apache-arrow/.test(spec)) offenders.push(`${file}: ${spec}`);
+      }
+    };
+    visit(join(ROOT, 'dist/store.d.ts'));
+    expect(seen.size).toBeGreaterThan(5);
+    expect(offenders).toEqual([]);
   });
 
   it('webgpu-maxsim/store imports by its own name', async () => {
