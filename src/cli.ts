@@ -67,6 +67,12 @@ register(
   () => import('./cli/rerank.js'),
 );
 register(
+  'index',
+  'embed a docs file into a LanceDB store (upsert by id; re-running completes or updates it)',
+  () => import('./cli/index-docs.js'),
+);
+register('search', 'search a store for a query with MaxSim (embeds only the query)', () => import('./cli/search.js'));
+register(
   'serve-pooling',
   'serve a local vLLM /pooling stand-in (hashing embedder, no GPU)',
   () => import('./cli/serve-pooling.js'),
