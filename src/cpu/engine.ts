@@ -1,13 +1,15 @@
+import { checkInt8Dim, maxsimInt8Ts, quantizeDocuments, quantizeQuery, type Int8Documents } from './int8-kernel.js';
 import { maxsimPackedTs } from './typescript-kernel.js';
 import { startCpuWorkerPool, webWorkerFactory, type CpuWorkerFactory, type CpuWorkerPool } from './threads.js';
+import { allocateWasmInt8CorpusSlice, interleaveInt8Query, type InterleavedInt8Query } from './wasm-int8-kernel.js';
 import {
   allocateWasmCorpusSlice,
   compileMaxsimWasm,
   interleaveQuery,
   wasmSimdSupported,
-  type InterleavedQuery,
   type WasmCorpusSlice,
 } from './wasm-kernel.js';
+import type { CpuStorage, KernelQueries } from './worker-protocol.js';
 import { BackendUnavailableError, InvalidArgumentError } from '../core/errors.js';
 import { copyPackedRows, forEachRowRun, hostCopy, type PackedDocuments } from '../core/packed-documents.js';
 import type { ScoringEngine, ScorerInfo, UploadProgress } from '../core/scorer.js';
@@ -22,7 +24,8 @@ export interface CpuOptions {
   readonly threads?: number;
   /**
    * The precompiled kernel, for runtimes that refuse to compile WebAssembly from bytes (Cloudflare Workers:
-   * `import wasmModule from 'webgpu-maxsim/maxsim.wasm'`). Default: compile the embedded copy.
+   * `import wasmModule from 'webgpu-maxsim/maxsim.wasm'`; one module holds the f32 and the int8 kernels). Default:
+   * compile the embedded copy.
    */
   readonly wasmModule?: WebAssembly.Module;
   /** `'auto'` (default): WASM SIMD where it works, else TypeScript. `'wasm-simd'` throws where it cannot run. */
@@ -42,7 +45,12 @@ const MIN_FLOATS_PER_THREAD = 1 << 17;
 /** A corpus as the CPU engine holds it. */
 export type CpuCorpus =
   | { readonly kind: 'typescript'; readonly packed: PackedDocuments }
-  | { readonly kind: 'wasm'; readonly count: number; readonly slice: WasmCorpusSlice }
+  | { readonly kind: 'typescript-int8'; readonly docs: Int8Documents }
+  | {
+      readonly kind: 'wasm';
+      readonly count: number;
+      readonly slice: WasmCorpusSlice | WasmCorpusSlice<InterleavedInt8Query>;
+    }
   | {
       readonly kind: 'threads';
       readonly count: number;
@@ -59,13 +67,18 @@ export interface CpuEngine extends ScoringEngine<CpuCorpus> {
 /**
  * The CPU backend's engine: the fused WASM SIMD kernel across worker threads where the runtime allows,
  * else on the calling thread, else the plain-TypeScript kernel. `info` says which
- * (`kernel: 'wasm-simd' | 'typescript'`, `threads`).
+ * (`kernel: 'wasm-simd' | 'typescript'`, `threads`, `precision`). `storage` `'int8'` keeps documents as int8 with
+ * a float32 scale per row (1 byte per value; `createScorer({ precision: 'int8' })`) and scores them with integer
+ * dot products.
  *
  * @example
  * const engine = await createCpuEngine({ threads: 2 });
  * engine.info.summary; // 'cpu (wasm-simd, 2 threads)'
  */
-export async function createCpuEngine(options: CpuOptions = {}): Promise<CpuEngine> {
+export async function createCpuEngine(options: CpuOptions = {}, storage: CpuStorage = 'f32'): Promise<CpuEngine> {
+  if (storage !== 'f32' && storage !== 'int8') {
+    throw new InvalidArgumentError(`CPU storage must be 'f32' or 'int8', got ${JSON.stringify(storage)}`);
+  }
   const choice = options.kernel ?? 'auto';
   if (choice !== 'auto' && choice !== 'wasm-simd' && choice !== 'typescript') {
     throw new InvalidArgumentError(
@@ -87,15 +100,15 @@ export async function createCpuEngine(options: CpuOptions = {}): Promise<CpuEngi
     return `${requestedThreads} asked for, but ${reason}`;
   };
   const singleThreadedTs = 'the TypeScript kernel is single-threaded';
-  if (choice === 'typescript') return typescriptEngine(undefined, dropThreads(singleThreadedTs));
-  const loaded = await loadKernel(options.wasmModule);
+  if (choice === 'typescript') return typescriptEngine(storage, undefined, dropThreads(singleThreadedTs));
+  const loaded = await loadKernel(options.wasmModule, storage);
   if (typeof loaded === 'string') {
     if (choice === 'wasm-simd') {
       throw new BackendUnavailableError(
         `The WASM SIMD CPU kernel cannot run here: ${loaded}. Use cpu: { kernel: 'auto' } to fall back to TypeScript.`,
       );
     }
-    return typescriptEngine(loaded, dropThreads(singleThreadedTs));
+    return typescriptEngine(storage, loaded, dropThreads(singleThreadedTs));
   }
   const factory = options.workers ?? webWorkerFactory();
   if (factory === undefined) {
@@ -103,9 +116,9 @@ export async function createCpuEngine(options: CpuOptions = {}): Promise<CpuEngi
       'this runtime has no Worker',
       " In Node, import 'webgpu-maxsim' (its Node entry starts worker_threads); elsewhere pass cpu: { workers }.",
     );
-    return wasmEngine(loaded, 1, undefined, reason);
+    return wasmEngine(loaded, storage, 1, undefined, reason);
   }
-  return wasmEngine(loaded, requestedThreads, factory, undefined);
+  return wasmEngine(loaded, storage, requestedThreads, factory, undefined);
 }
 
 const warned = new Set<string>();
@@ -117,10 +130,20 @@ function warnOnce(message: string): void {
   console.warn(message);
 }
 
-/** `cpu (wasm-simd, 2 threads)`, with what was dropped and why when fewer threads run than were asked for. */
-function cpuSummary(kernel: string, threads: number, threadsReason: string | undefined, extra?: string): string {
+/**
+ * `cpu (wasm-simd, 2 threads)` (`cpu (wasm-simd, int8, 2 threads)` for int8 storage), with what was dropped and
+ * why when fewer threads run than were asked for.
+ */
+function cpuSummary(
+  kernel: string,
+  storage: CpuStorage,
+  threads: number,
+  threadsReason: string | undefined,
+  extra?: string,
+): string {
   const notes = [threadsReason, extra].filter((n) => n !== undefined).join('; ');
-  return `cpu (${kernel}, ${threads} thread${threads === 1 ? '' : 's'}${notes === '' ? '' : `; ${notes}`})`;
+  const what = storage === 'f32' ? kernel : `${kernel}, ${storage}`;
+  return `cpu (${what}, ${threads} thread${threads === 1 ? '' : 's'}${notes === '' ? '' : `; ${notes}`})`;
 }
 
 function defaultThreads(): number {
@@ -129,11 +152,15 @@ function defaultThreads(): number {
 }
 
 /** The kernel module, or why there is none. */
-async function loadKernel(given: WebAssembly.Module | undefined): Promise<WebAssembly.Module | string> {
+async function loadKernel(
+  given: WebAssembly.Module | undefined,
+  storage: CpuStorage,
+): Promise<WebAssembly.Module | string> {
   if (given !== undefined) {
     if (!(given instanceof WebAssembly.Module)) return 'cpu.wasmModule is not a WebAssembly.Module';
-    const exported = WebAssembly.Module.exports(given).some((e) => e.name === 'maxsim' && e.kind === 'function');
-    return exported ? given : "cpu.wasmModule has no 'maxsim' export: pass webgpu-maxsim/maxsim.wasm";
+    const name = storage === 'int8' ? 'maxsim_int8' : 'maxsim';
+    const exported = WebAssembly.Module.exports(given).some((e) => e.name === name && e.kind === 'function');
+    return exported ? given : `cpu.wasmModule has no '${name}' export: pass webgpu-maxsim/maxsim.wasm`;
   }
   if (typeof WebAssembly !== 'object') return 'this runtime has no WebAssembly';
   if (!wasmSimdSupported()) return 'this runtime has WebAssembly without 128-bit SIMD';
@@ -147,19 +174,49 @@ async function loadKernel(given: WebAssembly.Module | undefined): Promise<WebAss
   }
 }
 
-function typescriptEngine(whyNotWasm: string | undefined, threadsReason: string | undefined): CpuEngine {
+function typescriptEngine(
+  storage: CpuStorage,
+  whyNotWasm: string | undefined,
+  threadsReason: string | undefined,
+): CpuEngine {
   const info: ScorerInfo = {
     backend: 'cpu',
     summary: cpuSummary(
       'typescript',
+      storage,
       1,
       threadsReason,
       whyNotWasm === undefined ? undefined : `no wasm-simd: ${whyNotWasm}`,
     ),
     kernel: 'typescript',
+    precision: storage,
     threads: 1,
     ...(threadsReason === undefined ? {} : { threadsReason }),
   };
+  if (storage === 'int8') {
+    return {
+      backend: 'cpu',
+      info,
+      // Quantized now: scores must not follow later changes to the caller's documents.
+      upload: async (packed) => ({ kind: 'typescript-int8', docs: quantizeDocuments(packed) }),
+      score: async (queries, corpus) => {
+        const docs =
+          'kind' in corpus ? (corpus.kind === 'typescript-int8' ? corpus.docs : undefined) : quantizeDocuments(corpus);
+        if (docs === undefined) throw new InvalidArgumentError('corpus was uploaded by another CPU engine');
+        return queries.map((query) => {
+          const out = new Float32Array(docs.count);
+          maxsimInt8Ts(quantizeQuery(query), docs, out);
+          return out;
+        });
+      },
+      release: () => {
+        // Host memory only, as for f32.
+      },
+      destroy: () => {
+        // Nothing beyond the corpora.
+      },
+    };
+  }
   return {
     backend: 'cpu',
     info,
@@ -185,6 +242,7 @@ function typescriptEngine(whyNotWasm: string | undefined, threadsReason: string 
 
 function wasmEngine(
   module: WebAssembly.Module,
+  storage: CpuStorage,
   threads: number,
   factory: CpuWorkerFactory | undefined,
   threadsReason: string | undefined,
@@ -192,9 +250,10 @@ function wasmEngine(
   const info: ScorerInfo = {
     backend: 'cpu',
     get summary() {
-      return cpuSummary('wasm-simd', threads, threadsReason);
+      return cpuSummary('wasm-simd', storage, threads, threadsReason);
     },
     kernel: 'wasm-simd',
+    precision: storage,
     get threads() {
       return threads;
     },
@@ -252,6 +311,7 @@ function wasmEngine(
     packed: PackedDocuments,
     onProgress?: (progress: UploadProgress) => void,
   ): Promise<CpuCorpus> => {
+    if (storage === 'int8') checkInt8Dim(packed.dim);
     const floats = packed.totalRows * Math.ceil(packed.dim / 4) * 4;
     const parts = Math.min(threads, Math.floor(floats / MIN_FLOATS_PER_THREAD), packed.count);
     const workers = parts <= 1 || factory === undefined ? undefined : await startPool();
@@ -273,7 +333,8 @@ function wasmEngine(
 
   /** The corpus in this thread's own WebAssembly memory, copied from the documents in pieces (no packed copy). */
   const uploadHere = (packed: PackedDocuments, onProgress?: (progress: UploadProgress) => void): CpuCorpus => {
-    const fill = allocateWasmCorpusSlice(module, packed);
+    const fill =
+      storage === 'int8' ? allocateWasmInt8CorpusSlice(module, packed) : allocateWasmCorpusSlice(module, packed);
     const progress = documentProgress(packed, onProgress)(0, packed.count);
     const chunkRows = rowsPerChunk(packed.dim);
     for (let row = 0; row < packed.totalRows; row += chunkRows) {
@@ -305,7 +366,9 @@ function wasmEngine(
     const rowEnd = packed.rowOffsets[range.first + range.count]!;
     const rowOffsets = new Uint32Array(range.count + 1);
     for (let j = 0; j <= range.count; j++) rowOffsets[j] = packed.rowOffsets[range.first + j]! - rowStart;
-    await workers.call(i, { op: 'allocate', corpus: id, dim, count: range.count, rowOffsets }, [rowOffsets.buffer]);
+    await workers.call(i, { op: 'allocate', corpus: id, dim, count: range.count, rowOffsets, storage }, [
+      rowOffsets.buffer,
+    ]);
     const chunkRows = rowsPerChunk(dim);
     const bufferRows = Math.min(chunkRows, 2 ** Math.ceil(Math.log2(Math.max(1, rowEnd - rowStart))));
     const inFlight: Promise<unknown>[] = [];
@@ -337,11 +400,14 @@ function wasmEngine(
   };
 
   const scoreResident = async (queries: readonly TokenMatrix[], corpus: CpuCorpus): Promise<Float32Array[]> => {
-    if (corpus.kind === 'typescript') throw new InvalidArgumentError('corpus was uploaded by another CPU engine');
-    const interleaved: InterleavedQuery[] = queries.map(interleaveQuery);
+    if (corpus.kind === 'typescript' || corpus.kind === 'typescript-int8') {
+      throw new InvalidArgumentError('corpus was uploaded by another CPU engine');
+    }
+    const interleaved: KernelQueries =
+      storage === 'int8' ? queries.map(interleaveInt8Query) : queries.map(interleaveQuery);
     const n = corpus.count;
     if (corpus.kind === 'wasm') {
-      const all = corpus.slice.score(interleaved);
+      const all = corpus.slice.score(interleaved as readonly never[]);
       return queries.map((_, i) => all.slice(i * n, (i + 1) * n));
     }
     const workers = await startPool();
