@@ -73,6 +73,11 @@ register(
 );
 register('search', 'search a store for a query with MaxSim (embeds only the query)', () => import('./cli/search.js'));
 register(
+  'export',
+  "write a store's documents and token matrices as a safetensors corpus file (f16, int8 or f32)",
+  () => import('./cli/export.js'),
+);
+register(
   'serve-pooling',
   'serve a local vLLM /pooling stand-in (hashing embedder, no GPU)',
   () => import('./cli/serve-pooling.js'),
