@@ -1,6 +1,9 @@
-// `export` as users run it: dist/cli.js in child processes. A store exported to a corpus file reads back (here
-// and in numpy) with the store's vectors, f16 exactly and int8 within its rounding bound. `npm test` builds
-// first, so dist/ is current.
+// `export` and `search --corpus` as users run them: dist/cli.js in child processes. A store exported to a corpus
+// file reads back (here and in numpy) with the store's vectors, f16 exactly and int8 within its rounding bound;
+// `search --corpus` over files written by `export`, by writeCorpusFile and by numpy returns the float64
+// reference ranking, embedding the query with the file's model (the built-in hashing embedder for
+// hash-embedder-dN, the local /pooling stand-in otherwise) and refusing another model or width naming both.
+// `npm test` builds first, so dist/ is current.
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -9,7 +12,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readCorpusFile } from '../../src/core/corpus-file.js';
+import { readCorpusFile, writeCorpusFile, type CorpusFile } from '../../src/core/corpus-file.js';
+import { maxsimReference } from '../../src/core/reference.js';
 import type { TokenMatrix } from '../../src/core/token-matrix.js';
 import { createHashEmbedder } from '../../src/embed/hash-embedder.js';
 import { openStore } from '../../src/store/store.js';
@@ -47,11 +51,37 @@ function cli(args: string[]): Promise<Run> {
   });
 }
 
+interface SearchJson {
+  backend: string;
+  results: { id: string; score: number; text: string }[];
+}
+
 let server: PoolingServer;
 let dir: string;
 let store: string;
 /** The store's documents as it keeps them (f16-rounded), by id. */
 let stored: Map<string, { text: string; matrix: TokenMatrix }>;
+const serverArgs = (s: PoolingServer = server): string[] => ['--host', s.host, '--port', String(s.port)];
+const poolingInputs = (s: PoolingServer): unknown[] =>
+  s.requests.filter((r) => r.path === '/pooling').map((r) => (r.body as { input: unknown }).input);
+
+/** The float64 reference ranking of a corpus file's documents for a query matrix, best first. */
+function reference(q: TokenMatrix, file: CorpusFile, k: number): { id: string; score: number; text: string }[] {
+  return file.documents
+    .map((d, i) => ({ id: file.ids?.[i] ?? String(i), score: maxsimReference(q, d), text: file.texts?.[i] ?? '' }))
+    .sort((a, b) => b.score - a.score)
+    .slice(0, k);
+}
+
+function expectRanking(out: SearchJson, want: { id: string; score: number; text: string }[]): void {
+  expect(out.results.map((r) => r.id)).toEqual(want.map((w) => w.id));
+  out.results.forEach((r, i) => {
+    expect(Object.keys(r)).toEqual(['id', 'score', 'text']);
+    expect(r.score).toBeCloseTo(want[i]!.score, 4);
+    expect(r.text).toBe(want[i]!.text);
+  });
+}
+
 beforeAll(async () => {
   expect(existsSync(CLI), 'dist/cli.js is missing: run `npm run build` (npm test does it first)').toBe(true);
   server = await startPoolingServer({ port: 0, dim: DIM });
@@ -246,5 +276,182 @@ describe('webgpu-maxsim export', () => {
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
     }
     expect((await readdir(dir)).filter((f) => f.includes('partial'))).toEqual([]);
+  });
+});
+
+describe('webgpu-maxsim search --corpus', () => {
+  it('an exported file (a non-hash model): the reference ranking, the query alone sent to the stand-in', async () => {
+    const path = join(dir, 'store-f16.safetensors');
+    const file = readCorpusFile(await readFile(path));
+    for (const query of ['quiet river', 'famous violin café']) {
+      server.clearRequests();
+      const run = await cli(['search', '--corpus', path, '--query', query, ...serverArgs(), '--top-k', '7', '--json']);
+      expect(run.stderr).toBe('');
+      expect(run.code).toBe(0);
+      const out = JSON.parse(run.stdout) as SearchJson;
+      expect(Object.keys(out)).toEqual(['backend', 'results']);
+      expect(['cpu', 'webgpu']).toContain(out.backend);
+      expectRanking(out, reference(server.embedder.embedText(query), file, 7));
+      expect(poolingInputs(server)).toEqual([[query]]);
+    }
+    // The same answer as `search --store` over the store it came from.
+    const fromStore = await cli(['search', '--store', store, '--query', 'quiet river', ...serverArgs(), '--json']);
+    const fromFile = await cli(['search', '--corpus', path, '--query', 'quiet river', ...serverArgs(), '--json']);
+    const ids = (r: Run): string[] => (JSON.parse(r.stdout) as SearchJson).results.map((x) => x.id);
+    expect(ids(fromFile)).toEqual(ids(fromStore));
+
+    const table = await cli(['search', '--corpus', path, '--query', 'quiet river', ...serverArgs(), '--top-k', '3']);
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(
+      /^Query: "quiet river", embedded by BAAI\/bge-m3 at http:\/\/127\.0\.0\.1:\d+\/pooling\n/,
+    );
+    expect(table.stdout).toMatch(/: 40 documents, [\d,]+ token rows of dim 48 \(BAAI\/bge-m3, f16\), read in/);
+    expect(table.stdout.split('\n').filter((l) => /^\s+\d+\s+\d+\.\d{4}\s+doc-\d+\s+the /.test(l))).toHaveLength(3);
+  });
+
+  it('a file written by writeCorpusFile with a hash-embedder model: the built-in embedder, no server', async () => {
+    const embedder = createHashEmbedder({ dim: 64 });
+    const documents = DOCS.map((d) => embedder.embedText(d.text));
+    const path = join(dir, 'hash.safetensors');
+    await writeFile(
+      path,
+      writeCorpusFile(documents, {
+        dtype: 'int8',
+        model: 'hash-embedder-d64',
+        ids: DOCS.map((d) => d.id),
+        texts: DOCS.map((d) => d.text),
+      }),
+    );
+    const file = readCorpusFile(await readFile(path));
+    server.clearRequests();
+    const run = await cli(['search', '--corpus', path, '--query', 'bright harbour', '--top-k', '5', '--json']);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expectRanking(JSON.parse(run.stdout) as SearchJson, reference(embedder.embedText('bright harbour'), file, 5));
+    expect(server.requests).toEqual([]);
+    // --local says the same thing explicitly.
+    const local = await cli([
+      'search',
+      '--corpus',
+      path,
+      '--query',
+      'bright harbour',
+      '--top-k',
+      '5',
+      '--json',
+      '--local',
+    ]);
+    expect(local.stdout).toBe(run.stdout);
+  });
+
+  it('files numpy wrote (f32 with ids and texts, int8, f64 without metadata): the reference ranking', async () => {
+    const sub = join(dir, 'from-numpy');
+    await mkdir(sub);
+    await promisify(execFile)(python, [NUMPY, 'write', sub]);
+    // The model numpy's files name, served by the stand-in at their width.
+    const numpyServer = await startPoolingServer({ port: 0, dim: 64, model: 'numpy/random' });
+    try {
+      for (const name of ['f32', 'int8', 'f64-plain']) {
+        const path = join(sub, `${name}.safetensors`);
+        const file = readCorpusFile(await readFile(path));
+        const query = 'capital of a quiet country';
+        // f64-plain records no model: the server's is named with --model.
+        const model = name === 'f64-plain' ? ['--model', 'numpy/random'] : [];
+        numpyServer.clearRequests();
+        const run = await cli([
+          'search',
+          '--corpus',
+          path,
+          '--query',
+          query,
+          ...serverArgs(numpyServer),
+          ...model,
+          '--top-k',
+          '6',
+          '--json',
+          '--backend',
+          'cpu',
+        ]);
+        expect(run.stderr, name).toBe('');
+        expect(run.code).toBe(0);
+        const out = JSON.parse(run.stdout) as SearchJson;
+        expect(out.backend).toBe('cpu');
+        expectRanking(out, reference(numpyServer.embedder.embedText(query), file, 6));
+        if (name === 'f32') expect(out.results[0]!.id).toMatch(/^passage-\d{3}$/);
+        if (name === 'f64-plain') expect(out.results.every((r) => /^\d+$/.test(r.id) && r.text === '')).toBe(true);
+        expect(poolingInputs(numpyServer)).toEqual([[query]]);
+      }
+    } finally {
+      await numpyServer.close();
+    }
+  }, 60_000);
+
+  it('another model or width is refused naming both; bad files and options are one line', async () => {
+    const path = join(dir, 'store-f16.safetensors');
+    const otherModel = await cli([
+      'search',
+      '--corpus',
+      path,
+      '--query',
+      'x',
+      ...serverArgs(),
+      '--model',
+      'other/model',
+    ]);
+    expect(otherModel.code).toBe(2);
+    expect(otherModel.stderr).toMatch(
+      /^webgpu-maxsim: the corpus file .*store-f16\.safetensors holds model "BAAI\/bge-m3", dim 48; asked for model "other\/model"\. /,
+    );
+    const local = await cli(['search', '--corpus', path, '--query', 'x', '--local']);
+    expect(local.code).toBe(2);
+    expect(local.stderr).toMatch(
+      /holds model "BAAI\/bge-m3", dim 48; --local embeds with model "hash-embedder-d48"\. /,
+    );
+
+    const narrow = await startPoolingServer({ port: 0, dim: 32 });
+    try {
+      const width = await cli(['search', '--corpus', path, '--query', 'x', ...serverArgs(narrow)]);
+      expect(width.code).toBe(2);
+      expect(width.stderr).toMatch(
+        /holds model "BAAI\/bge-m3", dim 48; BAAI\/bge-m3 at http:\/\/127\.0\.0\.1:\d+\/pooling gave model "BAAI\/bge-m3", dim 32\. /,
+      );
+    } finally {
+      await narrow.close();
+    }
+
+    const both = await cli(['search', '--corpus', path, '--store', store, '--query', 'x', '--local']);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toBe(
+      'webgpu-maxsim: --store and --corpus exclude each other: search a store or a corpus file, not both\n',
+    );
+    const neither = await cli(['search', '--query', 'x', '--local']);
+    expect(neither.code).toBe(2);
+    expect(neither.stderr).toMatch(/^webgpu-maxsim: --store DIR or --corpus FILE is required/);
+    const storeOnly = await cli(['search', '--corpus', path, '--query', 'x', '--first-stage', 'pooled']);
+    expect(storeOnly.code).toBe(2);
+    expect(storeOnly.stderr).toMatch(/^webgpu-maxsim: --first-stage applies to --store only/);
+
+    const missing = await cli(['search', '--corpus', join(dir, 'nope.safetensors'), '--query', 'x']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/^webgpu-maxsim: --corpus .*nope\.safetensors: no such file/);
+    const folder = await cli(['search', '--corpus', store, '--query', 'x']);
+    expect(folder.stderr).toMatch(
+      /is a directory: pass a \.safetensors corpus file \(a store's folder goes to --store\)/,
+    );
+    const junk = join(dir, 'junk.safetensors');
+    await writeFile(junk, 'this is not a safetensors file at all');
+    const bad = await cli(['search', '--corpus', junk, '--query', 'x']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/^webgpu-maxsim: --corpus .*junk\.safetensors: .*header/);
+    const cut = join(dir, 'cut.safetensors');
+    const whole = await readFile(path);
+    await writeFile(cut, whole.subarray(0, whole.byteLength - 100));
+    const truncated = await cli(['search', '--corpus', cut, '--query', 'quiet', ...serverArgs()]);
+    expect(truncated.code).toBe(2);
+    expect(truncated.stderr).toMatch(/^webgpu-maxsim: --corpus .*cut\.safetensors: .*truncated/);
+    for (const r of [otherModel, local, both, neither, storeOnly, missing, folder, bad, truncated]) {
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stdout).toBe('');
+    }
   });
 });
