@@ -2,7 +2,7 @@
 // upserting by id; re-running adds new documents, updates changed ones and skips unchanged ones.
 import { InvalidArgumentError } from '../core/errors.js';
 import { openStore } from '../store/store.js';
-import { intOption, parseCliArgs, type CliCommand } from './common.js';
+import { cliProgress, count as formatCount, intOption, parseCliArgs, type CliCommand } from './common.js';
 import { EMBEDDER_HELP } from './embed.js';
 import {
   cliTextEmbedder,
@@ -11,7 +11,6 @@ import {
   STORE_EMBEDDER_OPTIONS,
   storedLayout,
   storeOption,
-  storeProgressPrinter,
 } from './store-options.js';
 
 const HELP = `Usage: webgpu-maxsim index --store DIR --docs-file FILE [options]
@@ -19,7 +18,8 @@ const HELP = `Usage: webgpu-maxsim index --store DIR --docs-file FILE [options]
 Embeds every document of FILE (one vector per token) and stores its text, metadata, token matrix and a pooled
 vector in a LanceDB table in DIR (created if missing). Documents are upserted by id, in committed batches: an
 interrupted run leaves the store consistent, and running again completes it (unchanged documents are skipped
-without being embedded again). Progress goes to stderr.
+without being embedded again). Progress goes to stderr after each committed batch (a bar on a terminal, a line
+per tenth otherwise; shown for 1,000+ documents or once indexing takes a second; --quiet turns it off).
 
 FILE: one document per line (id: the first 16 hex digits of the text's SHA-256), or JSONL with "text" and
 optional "id" and "metadata" (a JSON object) per line.
@@ -98,14 +98,20 @@ export const command: CliCommand = {
               'creating a store (index into a new folder to change it)',
           );
         }
-        process.stderr.write(`indexing ${docs.length} documents into ${location} with ${source}\n`);
-        const progress =
-          values.quiet === true ? { update: () => undefined, done: () => undefined } : storeProgressPrinter();
+        if (values.quiet !== true) {
+          process.stderr.write(`indexing ${formatCount(docs.length)} documents into ${location} with ${source}\n`);
+        }
+        // Updated after each committed batch: what a re-run would skip as already stored.
+        const progress = cliProgress({ noun: 'documents', quiet: values.quiet === true });
         let result: Awaited<ReturnType<typeof store.addTexts>>;
         try {
-          result = await store.addTexts(docs, { batchSize, onProgress: (p) => progress.update(p) });
+          progress.update('indexing', 0, docs.length);
+          result = await store.addTexts(docs, {
+            batchSize,
+            onProgress: (p) => progress.update('indexing', p.done, p.total),
+          });
         } finally {
-          progress.done();
+          progress.finish();
         }
         if (pooledIndex !== undefined) await store.createIndex('pooled', pooledIndex);
         if (values['no-compact'] !== true) await store.optimize();

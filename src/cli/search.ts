@@ -1,9 +1,11 @@
-// `webgpu-maxsim search`: the best documents of a store for a query. Embeds only the query; the documents'
-// token matrices come from the store (scored exactly on a resident corpus, or through a first stage).
+// `webgpu-maxsim search`: the best documents of a store (or, with --corpus, of a corpus file: search-corpus.ts)
+// for a query. Embeds only the query; the documents' token matrices come from the store (scored exactly on a
+// resident corpus, or through a first stage).
 import { InvalidArgumentError } from '../core/errors.js';
 import { openStore, type FirstStage } from '../store/store.js';
-import { backendOption, intOption, parseCliArgs, scaleOption, type CliCommand } from './common.js';
+import { backendOption, intOption, parseCliArgs, scaleOption, UsageError, type CliCommand } from './common.js';
 import { EMBEDDER_HELP } from './embed.js';
+import { searchCorpus } from './search-corpus.js';
 import {
   cliTextEmbedder,
   STORE_EMBEDDER_HELP,
@@ -13,24 +15,32 @@ import {
 } from './store-options.js';
 
 const HELP = `Usage: webgpu-maxsim search --store DIR --query TEXT [options]
+       webgpu-maxsim search --corpus FILE --query TEXT [options]
 
-Embeds the query (only the query: documents were embedded by \`index\`) and prints the store's best documents
-for it by MaxSim, best first. A store that fits the memory budget is loaded once and every document scored
-exactly; a larger one (or --first-stage pooled|multivector) goes through a first stage whose candidates are
-reranked exactly.
+Embeds the query (only the query: documents were embedded by \`index\`, or when the corpus file was written) and
+prints the best documents for it by MaxSim, best first.
+
+--store: a store that fits the memory budget is loaded once and every document scored exactly; a larger one
+(or --first-stage pooled|multivector) goes through a first stage whose candidates are reranked exactly.
+--corpus: a safetensors corpus file (\`export\`, writeCorpusFile, numpy; see the README) is streamed into one
+resident corpus and every document scored exactly. The query is embedded with the file's model: the built-in
+hashing embedder when the file says hash-embedder-dN, otherwise the /pooling server the options name
+(--model defaults to the file's; another model or width is refused naming both).
 
 Options:
   --store DIR            the store's folder (or s3:// gs:// az:// URI)
+  --corpus FILE          a corpus file instead of a store
   --query TEXT           the query
   --top-k K              results (default 10)
-  --filter SQL           only documents matching an SQL predicate over id, text, metadata (JSON text),
-                         e.g. "metadata LIKE '%\\"lang\\":\\"en\\"%'"
-  --first-stage S        auto (default) | exact | pooled | multivector
-  --candidates N         first-stage candidates to rerank (default max(100, 10 x K))
-  --memory-budget-mb N   largest resident corpus (f32 bytes) before auto uses a first stage
+  --filter SQL           (--store) only documents matching an SQL predicate over id, text, metadata (JSON
+                         text), e.g. "metadata LIKE '%\\"lang\\":\\"en\\"%'"
+  --first-stage S        (--store) auto (default) | exact | pooled | multivector
+  --candidates N         (--store) first-stage candidates to rerank (default max(100, 10 x K))
+  --memory-budget-mb N   (--store) largest resident corpus (f32 bytes) before auto uses a first stage
   --backend B            auto (default) | cpu | webgpu
   --scale sum|mean       sum over query tokens (default) or mean
-  --json                 print {"backend", "results": [{"id", "score", "text"}]} (best first)
+  --json                 print {"backend", "results": [{"id", "score", "text"}]} (best first; a corpus file
+                         without ids or texts gives each document's index as its id and "" as its text)
 
 ${EMBEDDER_HELP}
 ${STORE_EMBEDDER_HELP}
@@ -39,16 +49,18 @@ ${STORE_EMBEDDER_HELP}
 
 Examples:
   webgpu-maxsim search --store ./docs.lance --query "capital of France" --port 8000
-  webgpu-maxsim search --store ./docs.lance --query "capital of France" --local --top-k 3 --json`;
+  webgpu-maxsim search --store ./docs.lance --query "capital of France" --local --top-k 3 --json
+  webgpu-maxsim search --corpus docs.safetensors --query "capital of France" --pooling-url http://gpu-box:8000`;
 
 const FIRST_STAGES: readonly FirstStage[] = ['auto', 'exact', 'pooled', 'multivector'];
 
 export const command: CliCommand = {
   async run(args) {
-    const { values, positionals } = parseCliArgs('search', {
+    const { values, positionals, tokens } = parseCliArgs('search', {
       args,
       options: {
         ...STORE_EMBEDDER_OPTIONS,
+        corpus: { type: 'string' },
         // No default: see below.
         encoding: { type: 'string' },
         query: { type: 'string' },
@@ -62,6 +74,7 @@ export const command: CliCommand = {
         json: { type: 'boolean' },
       },
       allowPositionals: true,
+      tokens: true,
     });
     if (values.help === true) {
       process.stdout.write(`${HELP}\n`);
@@ -72,10 +85,39 @@ export const command: CliCommand = {
         `unexpected argument ${JSON.stringify(positionals[0])}: pass the query with --query`,
       );
     }
-    const location = storeOption(values.store);
+    const given: ReadonlySet<string> = new Set(tokens.flatMap((t) => (t.kind === 'option' ? [t.name as string] : [])));
+    if (values.corpus !== undefined && values.store !== undefined) {
+      throw new UsageError('--store and --corpus exclude each other: search a store or a corpus file, not both');
+    }
+    if (values.corpus === undefined && values.store === undefined) {
+      throw new UsageError(
+        '--store DIR or --corpus FILE is required: the store (index one with `webgpu-maxsim index`) or the ' +
+          'corpus file (safetensors) to search',
+      );
+    }
     const query = values.query;
     if (query === undefined || query.trim() === '') throw new InvalidArgumentError('--query TEXT is required');
     const topK = intOption('--top-k', values['top-k'], 1);
+    if (values.corpus !== undefined) {
+      const storeOnly = ['filter', 'first-stage', 'candidates', 'memory-budget-mb'].find((name) => given.has(name));
+      if (storeOnly !== undefined) {
+        throw new UsageError(
+          `--${storeOnly} applies to --store only: a corpus file is always searched exactly, in full`,
+        );
+      }
+      return searchCorpus({
+        path: values.corpus,
+        query,
+        topK,
+        backend: backendOption(values.backend),
+        scale: scaleOption(values.scale),
+        json: values.json === true,
+        quiet: values.quiet === true,
+        values,
+        given,
+      });
+    }
+    const location = storeOption(values.store);
     const firstStage = values['first-stage'] as FirstStage;
     if (!FIRST_STAGES.includes(firstStage)) {
       throw new InvalidArgumentError(

@@ -1,12 +1,12 @@
 // What `index`, `search` and `serve --store` share: the embedder options (those of `embed`/`rerank`, plus
 // --pooling-url as `serve` spells it), the embedder they build (defaulting to the store's model and width),
-// the docs-file reader and a small progress printer.
+// and the docs-file reader.
 import { readFile } from 'node:fs/promises';
 import type { ParseArgsConfig } from 'node:util';
 import { InvalidArgumentError } from '../core/errors.js';
 import { createHashEmbedder } from '../embed/hash-embedder.js';
 import { hashTextEmbedder, poolingTextEmbedder, type TextEmbedder } from '../embed/text-embedder.js';
-import { openStore, type AddProgress, type TextDocument } from '../store/store.js';
+import { openStore, type TextDocument } from '../store/store.js';
 import { intOption } from './common.js';
 import { EMBEDDER_OPTIONS, poolingClientFromCliOptions, type EmbedderValues } from './embed.js';
 
@@ -161,28 +161,4 @@ export async function readStoreDocsFile(path: string): Promise<TextDocument[]> {
     });
   });
   return docs;
-}
-
-/**
- * Prints add progress on a stream: one rewritten line on a terminal, one line per committed batch otherwise.
- * Small on purpose, so it can give way to the CLI's shared progress helpers.
- */
-export function storeProgressPrinter(stream: NodeJS.WriteStream = process.stderr): {
-  update(p: AddProgress): void;
-  done(): void;
-} {
-  const tty = stream.isTTY === true;
-  let wrote = false;
-  return {
-    update(p) {
-      const line =
-        `indexed ${p.done}/${p.total} (inserted ${p.inserted}, updated ${p.updated}, unchanged ${p.unchanged}), ` +
-        `version ${p.version}`;
-      stream.write(tty ? `\r\x1b[K${line}` : `${line}\n`);
-      wrote = true;
-    },
-    done() {
-      if (tty && wrote) stream.write('\n');
-    },
-  };
 }

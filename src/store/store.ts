@@ -641,6 +641,54 @@ export class Store {
   }
 
   /**
+   * Every stored document, token matrix included, a batch at a time, from one table version (the latest when
+   * the scan starts; writers committing meanwhile are not seen): what `export` writes to a corpus file. Batches
+   * are read as they are consumed, so a caller that keeps the matrices holds the corpus once: f32 matrices view
+   * LanceDB's buffers, f16 ones are widened batch by batch and the f16 bytes let go.
+   *
+   * @example
+   * for await (const batch of store.documents()) for (const d of batch) console.log(d.id, d.matrix.rows);
+   */
+  async *documents(options: { batchSize?: number; signal?: AbortSignal } = {}): AsyncGenerator<StoredDocument[]> {
+    this.#alive();
+    const batchSize = options.batchSize ?? READ_BATCH;
+    if (!Number.isInteger(batchSize) || batchSize < 1) {
+      throw new InvalidArgumentError(`batchSize must be an integer >= 1, got ${String(options.batchSize)}`);
+    }
+    const table = this.#table;
+    const layout = this.#layout;
+    if (table === undefined || layout === undefined) return;
+    await lance('reading the table version', () => table.checkoutLatest());
+    // execute() streams batches with a bounded read-ahead (toArrow collects the whole table first); it is
+    // `protected` in LanceDB's typings only, and it is what Query's own async iterator calls.
+    const query = table.query().select(['id', 'text', 'metadata', 'vectors']) as unknown as {
+      execute(o: { maxBatchLength: number }): AsyncGenerator<Arrow.RecordBatch>;
+    };
+    const batches = query.execute({ maxBatchLength: batchSize });
+    try {
+      for (;;) {
+        options.signal?.throwIfAborted();
+        this.#alive();
+        const next = await lance('reading the token matrices', () => batches.next());
+        if (next.done === true) return;
+        const batch = [next.value];
+        const matrices = decodeMatrices(batch, layout.dim);
+        const ids = decodeStrings(batch, 'id');
+        const texts = decodeStrings(batch, 'text');
+        const metadata = decodeStrings(batch, 'metadata');
+        yield ids.map((id, i) => {
+          const doc = { id: id ?? '', text: texts[i] ?? '', matrix: matrices[i]! };
+          const m = metadata[i] ?? null;
+          return m === null ? doc : { ...doc, metadata: JSON.parse(m) as Record<string, unknown> };
+        });
+      }
+    } finally {
+      // A consumer that stops early (break, an error) ends LanceDB's scan too.
+      await batches.return(undefined);
+    }
+  }
+
+  /**
    * Recall of a first stage against exact search over the same table: for each candidate count N, the mean
    * over `queries` of the fraction of the exact top-`topK` among the N candidates (what the exact rerank
    * then returns). Loads the resident corpus for the exact side.

@@ -251,6 +251,50 @@ describe('writes', () => {
     }
   });
 
+  it('documents() reads every document back in batches, matrices as stored, and stops when the caller does', async () => {
+    const docs = corpus(45);
+    for (const precision of ['f16', 'f32'] as const) {
+      const store = await filled(docs, { precision });
+      try {
+        const sizes: number[] = [];
+        const seen = new Map<string, { text: string; metadata?: unknown; data: number[]; rows: number }>();
+        for await (const batch of store.documents({ batchSize: 10 })) {
+          sizes.push(batch.length);
+          for (const d of batch) {
+            seen.set(d.id, {
+              text: d.text,
+              metadata: d.metadata,
+              data: Array.from(d.matrix.data),
+              rows: d.matrix.rows,
+            });
+          }
+        }
+        expect(sizes.every((s) => s >= 1 && s <= 10)).toBe(true);
+        expect(sizes.reduce((a, b) => a + b, 0)).toBe(45);
+        expect([...seen.keys()].sort()).toEqual(docs.map((d) => d.id).sort());
+        for (const src of docs) {
+          const m = hash.embedText(src.text);
+          const want = precision === 'f16' ? roundF16(m) : m;
+          expect(seen.get(src.id), `${precision} ${src.id}`).toEqual({
+            text: src.text,
+            metadata: src.metadata,
+            data: Array.from(want.data),
+            rows: want.rows,
+          });
+        }
+        let batches = 0;
+        for await (const _ of store.documents({ batchSize: 5 })) {
+          if (++batches === 2) break; // ends LanceDB's scan; the store stays usable
+        }
+        expect(batches).toBe(2);
+        expect(await store.count()).toBe(45);
+        await expect(store.documents({ batchSize: 0 }).next()).rejects.toThrow(/batchSize must be an integer >= 1/);
+      } finally {
+        store.close();
+      }
+    }
+  });
+
   it('ids default to the text hash, so re-adding the same lines is idempotent', async () => {
     const store = await openStore(folder(), { create: true, embedder: hashTextEmbedder(hash), scorer });
     try {
