@@ -3,7 +3,11 @@
 // caller's, not the upload's), then the kernel's high-water mark (VmHWM) is reset through /proc/self/clear_refs, the
 // corpus is uploaded, and VmHWM read again: worker threads share the process, so their memory counts too. Linux only.
 //
-//   node --expose-gc bench/upload-memory.mjs [--docs 5000] [--rows 64] [--dim 1024] [--threads 2] [--entry dist/node.js]
+// `--precision int8` measures int8 storage (1 byte per value and a 4-byte scale per row resident; the workers
+// receive float32 chunks and quantize them).
+//
+//   node --expose-gc bench/upload-memory.mjs [--docs 5000] [--rows 64] [--dim 1024] [--threads 2] [--precision f32]
+//     [--entry dist/node.js]
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
@@ -13,6 +17,7 @@ const { values: args } = parseArgs({
     rows: { type: 'string', default: '64' },
     dim: { type: 'string', default: '1024' },
     threads: { type: 'string', default: '2' },
+    precision: { type: 'string', default: 'f32' },
     entry: { type: 'string', default: 'dist/node.js' },
   },
 });
@@ -30,7 +35,7 @@ const settle = async () => {
 const mib = (bytes) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
 
 const { createScorer } = await import(new URL(`../${args.entry}`, import.meta.url).href);
-const scorer = await createScorer({ backend: 'cpu', cpu: { threads } });
+const scorer = await createScorer({ backend: 'cpu', precision: args.precision, cpu: { threads } });
 // Start the workers on a small corpus first, so their own start-up memory is not counted as the upload's.
 const warm = await scorer.upload(
   Array.from({ length: threads * 4 }, () => ({ data: new Float32Array(64 * 1024).fill(0.5), rows: 64, dim: 1024 })),

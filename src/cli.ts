@@ -67,6 +67,21 @@ register(
   () => import('./cli/rerank.js'),
 );
 register(
+  'index',
+  'embed a docs file into a LanceDB store (upsert by id; re-running completes or updates it)',
+  () => import('./cli/index-docs.js'),
+);
+register(
+  'search',
+  'search a store (--store) or a corpus file (--corpus) for a query by MaxSim (embeds only the query)',
+  () => import('./cli/search.js'),
+);
+register(
+  'export',
+  "write a store's documents and token matrices as a safetensors corpus file (f16, int8 or f32)",
+  () => import('./cli/export.js'),
+);
+register(
   'serve-pooling',
   'serve a local vLLM /pooling stand-in (hashing embedder, no GPU)',
   () => import('./cli/serve-pooling.js'),

@@ -25,8 +25,12 @@ export interface ScorerOptions {
   readonly gpu?: GPU;
   /** A device to adopt; the scorer never destroys a device it did not create. */
   readonly device?: GPUDevice;
-  /** Document storage on the GPU: `'f32'` (default) or `'f16'` (half the memory and bandwidth). */
-  readonly precision?: 'f32' | 'f16';
+  /**
+   * Document storage: `'f32'` (default); `'f16'` on WebGPU (half the memory and bandwidth; the CPU keeps f32);
+   * `'int8'`, per-row symmetric int8 with a float32 scale per row (a quarter of the memory; scored with integer
+   * dot products), on the CPU for now: `backend: 'webgpu'` refuses it and `'auto'` scores it on the CPU.
+   */
+  readonly precision?: 'f32' | 'f16' | 'int8';
   /**
    * The WebGPU kernels: `variant` (`'auto'`, the default: measured once per adapter and kind of call on hardware
    * adapters, a default on software ones; or a name such as `'q32'`, `'q128-subgroup'`, `'baseline'` to force
@@ -120,11 +124,19 @@ export async function createScorerOn(platform: ScorerPlatform, options: ScorerOp
   if (fallback !== 'cpu' && fallback !== 'none') {
     throw new InvalidArgumentError(`fallback must be 'cpu' or 'none', got ${JSON.stringify(fallback)}`);
   }
+  const precision = options.precision ?? 'f32';
+  if (precision !== 'f32' && precision !== 'f16' && precision !== 'int8') {
+    throw new InvalidArgumentError(`precision must be 'f32', 'f16' or 'int8', got ${JSON.stringify(precision)}`);
+  }
   const cpuOptions = platform.cpuDefaults(options.cpu);
+  // The CPU stores f32 for 'f16' (its kernels have no f16), int8 for 'int8'.
+  const startCpu = () => createCpuEngine(cpuOptions, precision === 'int8' ? 'int8' : 'f32');
   const onCpu = async (reason: string): Promise<Scorer> =>
-    createScorerFromEngine(explained(await createCpuEngine(cpuOptions), reason), scale);
+    createScorerFromEngine(explained(await startCpu(), reason), scale);
   if (backend === 'cpu') return onCpu("backend: 'cpu' was asked for");
   const auto = backend === 'auto';
+  // int8 storage has no WebGPU kernel yet (issue 16's GPU half): this one check goes when it has.
+  if (precision === 'int8') return gpuRefused(auto, INT8_NOT_ON_WEBGPU, onCpu);
 
   let gpu = options.gpu;
   if (gpu === undefined && options.device === undefined) {
@@ -155,14 +167,11 @@ export async function createScorerOn(platform: ScorerPlatform, options: ScorerOp
     }
     const engine = await createWebGpuEngine(md, {
       destroyDevice: true, // only acts on a device createMaxsimDevice made, never on an adopted one
-      ...(options.precision === undefined ? {} : { precision: options.precision }),
+      precision,
       ...webGpuOptions(options.webgpu),
     });
     if (fallback === 'none') return createScorerFromEngine(engine, scale);
-    return createScorerFromEngine(
-      withCpuFallback(engine, () => createCpuEngine(cpuOptions)),
-      scale,
-    );
+    return createScorerFromEngine(withCpuFallback(engine, startCpu), scale);
   } catch (err) {
     md?.destroy();
     if (err instanceof InvalidArgumentError) throw err;
@@ -194,6 +203,19 @@ function webGpuOptions(given: WebGpuOptions | undefined): Pick<WebGpuEngineOptio
     out[key] = value;
   }
   return out;
+}
+
+const INT8_NOT_ON_WEBGPU = 'int8 storage is not available on WebGPU yet';
+
+/**
+ * A storage WebGPU cannot do: `'auto'` scores on the CPU, saying why in `info.fallbackReason`; `'webgpu'` throws
+ * `E_BACKEND_UNAVAILABLE`.
+ */
+function gpuRefused(auto: boolean, why: string, onCpu: (reason: string) => Promise<Scorer>): Promise<Scorer> {
+  if (auto) return onCpu(why);
+  throw new BackendUnavailableError(
+    `${why}: use backend: 'cpu' (or 'auto', which scores it on the CPU), or precision: 'f32' or 'f16' on WebGPU.`,
+  );
 }
 
 /** Why `'auto'` did not start WebGPU, in a few words (the first sentence of the error). */

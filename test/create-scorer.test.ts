@@ -18,6 +18,29 @@ describe('backend selection', () => {
     await expect(createScorer({ fallback: 'gpu' as 'cpu' })).rejects.toMatchObject({ code: 'E_INVALID_ARGUMENT' });
   });
 
+  it("precision 'int8': 'webgpu' refuses it before touching a GPU, 'auto' scores it on the CPU and says why", async () => {
+    const gpu = {
+      requestAdapter: () => {
+        throw new Error('the GPU was asked for an adapter');
+      },
+    } as unknown as GPU;
+    await expect(createScorer({ backend: 'webgpu', precision: 'int8', gpu })).rejects.toMatchObject({
+      code: 'E_BACKEND_UNAVAILABLE',
+      message: expect.stringMatching(/^int8 storage is not available on WebGPU yet: use backend: 'cpu'/),
+    });
+    const s = await createScorer({ precision: 'int8', gpu });
+    expect(s.info).toMatchObject({
+      backend: 'cpu',
+      precision: 'int8',
+      fallbackReason: 'int8 storage is not available on WebGPU yet',
+    });
+    s.destroy();
+    await expect(createScorer({ precision: 'bf16' as 'f16' })).rejects.toMatchObject({
+      code: 'E_INVALID_ARGUMENT',
+      message: "precision must be 'f32', 'f16' or 'int8', got \"bf16\"",
+    });
+  });
+
   it("'webgpu' without any GPU is a typed error that says why", async () => {
     await expect(createScorer({ backend: 'webgpu' })).rejects.toMatchObject({
       code: 'E_BACKEND_UNAVAILABLE',

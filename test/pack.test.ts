@@ -2,7 +2,8 @@
 // which `npm ci` filled), as a user would meet it. Node imports it (and require()s it), TypeScript compiles
 // against its types with skipLibCheck: false in both a Node (nodenext, @types/node) and a browser (bundler, DOM,
 // no @types/node) setup, publint and are-the-types-wrong find nothing, and the webgpu-maxsim-cli package brings
-// Dawn so the command scores on the GPU with no extra step. `npm test` builds first, so dist/ is current.
+// Dawn and LanceDB so the command scores on the GPU and keeps stores with no extra step. `npm test` builds first,
+// so dist/ is current.
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -225,7 +226,7 @@ describe('the tarball, installed', () => {
     }
   });
 
-  it('webgpu-maxsim-cli brings Dawn: the command scores on the GPU with no extra step', async () => {
+  it('webgpu-maxsim-cli brings Dawn and LanceDB: the command scores on the GPU and keeps stores with no extra step', async () => {
     const cliApp = join(work, 'cli-app');
     await mkdir(cliApp);
     await writeFile(join(cliApp, 'package.json'), JSON.stringify({ name: 'cli-app', private: true }));
@@ -239,7 +240,39 @@ describe('the tarball, installed', () => {
     expect(ranked.code, ranked.stderr).toBe(0);
     expect(JSON.parse(ranked.stdout).backend).toBe('webgpu');
     expect(dirname(bin)).toMatch(/webgpu-maxsim-cli$/);
-  });
+    // LanceDB and Arrow came with it (optional dependencies), where the library (their optional peer) finds them:
+    // index, search --store and export work as installed.
+    await writeFile(join(cliApp, 'docs.txt'), 'Paris is the capital of France.\nBananas are yellow.\n');
+    const indexed = await run(
+      process.execPath,
+      [bin, 'index', '--store', 'docs.lance', '--docs-file', 'docs.txt', '--local', '--quiet'],
+      cliApp,
+    );
+    expect(indexed.code, indexed.stderr).toBe(0);
+    expect(indexed.stdout).toMatch(/docs\.lance: 2 documents \(hash-embedder-d128, dim 128, f16\)/);
+    const searched = await run(
+      process.execPath,
+      [bin, 'search', '--store', 'docs.lance', '--query', 'capital of France', '--local', '--json', '--backend', 'cpu'],
+      cliApp,
+    );
+    expect(searched.code, searched.stderr).toBe(0);
+    const texts = (r: { stdout: string }): string[] =>
+      (JSON.parse(r.stdout) as { results: { text: string }[] }).results.map((x) => x.text);
+    expect(texts(searched)).toEqual(['Paris is the capital of France.', 'Bananas are yellow.']);
+    const exported = await run(
+      process.execPath,
+      [bin, 'export', '--store', 'docs.lance', '--out', 'docs.safetensors'],
+      cliApp,
+    );
+    expect(exported.code, exported.stderr).toBe(0);
+    const fromFile = await run(
+      process.execPath,
+      [bin, 'search', '--corpus', 'docs.safetensors', '--query', 'capital of France', '--json', '--backend', 'cpu'],
+      cliApp,
+    );
+    expect(fromFile.code, fromFile.stderr).toBe(0);
+    expect(fromFile.stdout).toBe(searched.stdout);
+  }, 300_000); // installs ~660 MB (Dawn, LanceDB and LanceDB's own optional packages) from npm's cache
 
   it('webgpu-maxsim-cli stays in step with the library: version, Dawn version, license', async () => {
     expect(cliPkg.version).toBe(pkg.version);
@@ -248,6 +281,14 @@ describe('the tarball, installed', () => {
     expect(pkg.peerDependencies.webgpu).toBe(`^${pkg.devDependencies.webgpu}`);
     expect(pkg.peerDependenciesMeta.webgpu.optional).toBe(true);
     expect(pkg.dependencies.webgpu).toBeUndefined();
+    // LanceDB and Arrow: optional peers of the library, optional dependencies of the CLI, at the same pins.
+    for (const name of ['@lancedb/lancedb', 'apache-arrow']) {
+      expect(cliPkg.optionalDependencies[name], name).toBe(pkg.peerDependencies[name]);
+      expect(pkg.peerDependenciesMeta[name].optional, name).toBe(true);
+      expect(pkg.devDependencies[name], name).toBe(pkg.peerDependencies[name]);
+      expect(pkg.dependencies[name], name).toBeUndefined();
+      expect(cliPkg.dependencies[name], name).toBeUndefined();
+    }
     expect(await readFile(join(root, 'packages/cli/LICENSE'), 'utf8')).toBe(
       await readFile(join(root, 'LICENSE'), 'utf8'),
     );

@@ -5,7 +5,7 @@ import type { ParseArgsConfig } from 'node:util';
 import { cliProgress, intOption, parseCliArgs, portOption, type CliCommand, type CliProgress } from './common.js';
 import type { EmbedDtype, PoolingEncoding } from '../pooling/dtypes.js';
 import { createHashEmbedder } from '../embed/hash-embedder.js';
-import { createNodePoolingClient } from '../node/pooling-client.js';
+import { createNodePoolingClient, type NodePoolingClient } from '../node/pooling-client.js';
 import type { PoolingUsage } from '../pooling/client.js';
 import type { TokenMatrix } from '../core/token-matrix.js';
 
@@ -62,7 +62,7 @@ export const EMBEDDER_HELP = `Server options (vLLM started with --pooler-config.
   -q, --quiet            no progress on stderr (shown for 1,000+ texts, or once work takes a second: a bar
                          on a terminal, a line per tenth otherwise)`;
 
-type EmbedderValues = { [K in keyof typeof EMBEDDER_OPTIONS]?: string | boolean | undefined };
+export type EmbedderValues = { [K in keyof typeof EMBEDDER_OPTIONS]?: string | boolean | undefined };
 
 /** What an embedder built from the CLI options gives back. */
 export interface CliEmbedding {
@@ -99,11 +99,31 @@ export async function embedWithCliOptions(
       source: `built-in hashing embedder (dim ${embedder.dim}; lexical, not a neural model)`,
     };
   }
+  const client = poolingClientFromCliOptions(values, dim);
+  const encoding = values.encoding as PoolingEncoding;
+  const embedDtype = values['embed-dtype'] as EmbedDtype;
+  try {
+    progress?.update('embedding', 0, texts.length, 'texts');
+    const { matrices, usage } = await client.embed(texts, {
+      ...(progress === undefined ? {} : { onProgress: (p) => progress.update('embedding', p.done, p.total, 'texts') }),
+    });
+    const wire = encoding === 'float' ? 'float' : `${encoding} ${embedDtype}`;
+    return { matrices, usage, source: `${values.model as string} at ${client.baseUrl} (${wire})` };
+  } finally {
+    await client.close();
+  }
+}
+
+/**
+ * The Node /pooling client the shared CLI options describe (`--host/--port` or `--base-url`, `--model`,
+ * `--encoding`, ...); `dim` is the parsed `--dim`. The caller closes it.
+ */
+export function poolingClientFromCliOptions(values: EmbedderValues, dim: number | undefined): NodePoolingClient {
   const encoding = values.encoding as PoolingEncoding;
   const embedDtype = values['embed-dtype'] as EmbedDtype;
   const apiKey = (values['api-key'] as string | undefined) ?? process.env.VLLM_API_KEY;
   const truncate = values.truncate === undefined ? undefined : intOption('--truncate', values.truncate as string, -1);
-  const client = createNodePoolingClient({
+  return createNodePoolingClient({
     ...(values['base-url'] === undefined
       ? { host: values.host as string, port: portOption('--port', values.port as string) }
       : { baseUrl: values['base-url'] as string }),
@@ -120,16 +140,6 @@ export async function embedWithCliOptions(
     ...(truncate === undefined ? {} : { truncatePromptTokens: truncate }),
     ...(values['drop-leading-token'] === true ? { dropLeadingToken: true } : {}),
   });
-  try {
-    progress?.update('embedding', 0, texts.length, 'texts');
-    const { matrices, usage } = await client.embed(texts, {
-      ...(progress === undefined ? {} : { onProgress: (p) => progress.update('embedding', p.done, p.total, 'texts') }),
-    });
-    const wire = encoding === 'float' ? 'float' : `${encoding} ${embedDtype}`;
-    return { matrices, usage, source: `${values.model as string} at ${client.baseUrl} (${wire})` };
-  } finally {
-    await client.close();
-  }
 }
 
 const HELP = `Usage: webgpu-maxsim embed [options] [TEXT...]

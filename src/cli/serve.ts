@@ -16,6 +16,7 @@ import { createScorer } from '../node.js';
 import { createNodePoolingClient, type NodePoolingClient } from '../node/pooling-client.js';
 import { createRerankHandler, DEFAULT_RERANK_LIMITS } from '../service/rerank-handler.js';
 import { serveHandler } from '../node/serve.js';
+import { openStoreForServe, storeLayoutForServe } from './store-serve.js';
 import {
   createEmbeddingCache,
   hashTextEmbedder,
@@ -53,6 +54,10 @@ Options:
   --max-inflight-tokens N token vectors all requests in flight may hold together; past it 429 with
                          Retry-After (default ${DEFAULT_RERANK_LIMITS.maxInflightTokens})
   --cache-mb N           document embedding cache size (default 256)
+  --store DIR            also serve POST /search and /v1/search over this store (\`webgpu-maxsim index\`):
+                         {"query", "top_n", "filter"?} -> {"results": [{"id", "relevance_score", "document"}]};
+                         --model and --dim default to the store's
+  --memory-budget-mb N   with --store: largest corpus searched exactly in memory (else a first stage)
   --timeout-ms N         per-request deadline for embedding (default 30000)
   --shutdown-grace-ms N  after Ctrl-C / SIGTERM, how long requests in flight may finish before every
                          connection is closed (default 10000; a second Ctrl-C closes at once)
@@ -71,7 +76,7 @@ export const command: CliCommand = {
         'pooling-url': { type: 'string' },
         local: { type: 'boolean' },
         model: { type: 'string' },
-        dim: { type: 'string', default: '128' },
+        dim: { type: 'string' },
         backend: { type: 'string', default: 'auto' },
         scale: { type: 'string', default: 'sum' },
         'api-key': { type: 'string' },
@@ -84,6 +89,8 @@ export const command: CliCommand = {
         'cache-mb': { type: 'string', default: '256' },
         'timeout-ms': { type: 'string', default: '30000' },
         'shutdown-grace-ms': { type: 'string', default: '10000' },
+        store: { type: 'string' },
+        'memory-budget-mb': { type: 'string' },
         ...CORS_OPTIONS,
         help: { type: 'boolean', short: 'h' },
       },
@@ -104,11 +111,15 @@ export const command: CliCommand = {
     let embedder: TextEmbedder;
     let client: NodePoolingClient | undefined;
     const poolingUrl = values['pooling-url'];
+    // With --store, the embedder defaults to the store's model and width (a missing store is its one-line error).
+    const stored = values.store === undefined ? undefined : await storeLayoutForServe(values.store);
     if (poolingUrl === undefined) {
-      const hash = createHashEmbedder({ dim: intOption('--dim', values.dim, 1) });
+      const hash = createHashEmbedder({
+        dim: values.dim === undefined ? (stored?.dim ?? 128) : intOption('--dim', values.dim, 1),
+      });
       embedder = hashTextEmbedder(hash, values.model ?? `hash-embedder-d${hash.dim}`);
     } else {
-      const model = values.model ?? 'BAAI/bge-m3';
+      const model = values.model ?? stored?.model ?? 'BAAI/bge-m3';
       const apiKey = values['pooling-api-key'] ?? process.env.VLLM_API_KEY;
       // Node's client: native base64 decoding, several times faster, so less time on the event loop per answer.
       client = createNodePoolingClient({
@@ -125,27 +136,39 @@ export const command: CliCommand = {
     });
     const scorer = await createScorer({ backend, scale });
     const apiKey = values['api-key'] ?? process.env.WEBGPU_MAXSIM_API_KEY;
-    const handler = createRerankHandler({
+    const cors = corsFromFlags(values);
+    const limits = {
+      maxDocuments: intOption('--max-documents', values['max-documents'], 1),
+      maxBodyBytes: intOption('--max-body-bytes', values['max-body-bytes'], 1),
+      maxTextChars: intOption('--max-text-chars', values['max-text-chars'], 1),
+      maxRequestTokens: intOption('--max-request-tokens', values['max-request-tokens'], 1),
+      maxInflightTokens: intOption('--max-inflight-tokens', values['max-inflight-tokens'], 1),
+    };
+    const rerank = createRerankHandler({
       scorer,
       embedder: cached,
       apiKey,
       timeoutMs,
-      cors: corsFromFlags(values),
-      limits: {
-        maxDocuments: intOption('--max-documents', values['max-documents'], 1),
-        maxBodyBytes: intOption('--max-body-bytes', values['max-body-bytes'], 1),
-        maxTextChars: intOption('--max-text-chars', values['max-text-chars'], 1),
-        maxRequestTokens: intOption('--max-request-tokens', values['max-request-tokens'], 1),
-        maxInflightTokens: intOption('--max-inflight-tokens', values['max-inflight-tokens'], 1),
-      },
+      cors,
+      limits,
       onError: (err) =>
         process.stderr.write(`webgpu-maxsim serve: ${err instanceof Error ? err.message : String(err)}\n`),
     });
+    const store =
+      values.store === undefined
+        ? undefined
+        : await openStoreForServe(values.store, {
+            embedder: cached,
+            scorer,
+            memoryBudgetMb: values['memory-budget-mb'],
+          });
+    const handler = store === undefined ? rerank : store.handler(rerank, { apiKey, timeoutMs, limits, cors });
     const server = await serveHandler(handler, { port, host: values.host });
     process.stdout.write(
-      `webgpu-maxsim serve: listening on ${server.url} (POST /rerank, /v1/rerank, /v2/rerank, /score; GET /v1/models, /health)\n` +
+      `webgpu-maxsim serve: listening on ${server.url} (POST /rerank, /v1/rerank, /v2/rerank, /score${store === undefined ? '' : ', /search, /v1/search'}; GET /v1/models, /health)\n` +
         `  embedder: ${poolingUrl === undefined ? `built-in hashing embedder (${cached.model}, lexical)` : `${poolingUrl}/pooling (${cached.model})`}\n` +
-        `  scorer:   ${describeBackend(scorer.info)}${apiKey ? '\n  api key:  required' : ''}\n`,
+        `  scorer:   ${describeBackend(scorer.info)}${apiKey ? '\n  api key:  required' : ''}\n` +
+        (store === undefined ? '' : `  store:    ${store.summary}\n`),
     );
     await stopSignal();
     process.stdout.write(
@@ -155,6 +178,7 @@ export const command: CliCommand = {
     const closed = server.close(graceMs);
     void stopSignal().then(() => server.close(0));
     await closed;
+    store?.close();
     await client?.close();
     scorer.destroy();
     return 0;

@@ -39,8 +39,11 @@ export interface ScorerInfo {
     /** True for software adapters (SwiftShader, lavapipe): right answers, not speed. */
     readonly isFallbackAdapter: boolean;
   };
-  /** How documents are stored on the device. */
-  readonly precision?: 'f32' | 'f16';
+  /**
+   * How documents are stored: `'f32'`, `'f16'` (WebGPU), or `'int8'` (per-row symmetric int8 with a float32
+   * scale per row; the CPU backend).
+   */
+  readonly precision?: 'f32' | 'f16' | 'int8';
   /** Worker threads in use, for CPU kernels that have them. */
   readonly threads?: number;
   /**

@@ -1,15 +1,17 @@
+import { checkInt8Dim, maxsimInt8Ts, quantizeDocuments, quantizeQuery, type Int8Documents } from './int8-kernel.js';
 import { maxsimPackedTs } from './typescript-kernel.js';
 import { startCpuWorkerPool, webWorkerFactory, type CpuWorkerFactory, type CpuWorkerPool } from './threads.js';
+import { allocateWasmInt8CorpusSlice, interleaveInt8Query, type InterleavedInt8Query } from './wasm-int8-kernel.js';
 import {
   allocateWasmCorpusSlice,
   compileMaxsimWasm,
   interleaveQuery,
   wasmRelaxedSimdSupported,
   wasmSimdSupported,
-  type InterleavedQuery,
   type WasmKernelKind,
   type WasmCorpusSlice,
 } from './wasm-kernel.js';
+import type { CpuStorage, KernelQueries } from './worker-protocol.js';
 import { BackendUnavailableError, InvalidArgumentError } from '../core/errors.js';
 import { copyPackedRows, forEachRowRun, hostCopy, type PackedDocuments } from '../core/packed-documents.js';
 import type { ScoringEngine, ScorerInfo, UploadProgress } from '../core/scorer.js';
@@ -24,7 +26,8 @@ export interface CpuOptions {
   readonly threads?: number;
   /**
    * The precompiled kernel, for runtimes that refuse to compile WebAssembly from bytes (Cloudflare Workers:
-   * `import wasmModule from 'webgpu-maxsim/maxsim.wasm'`). Default: compile the embedded copy.
+   * `import wasmModule from 'webgpu-maxsim/maxsim.wasm'`; one module holds the f32 and the int8 kernels). Default:
+   * compile the embedded copy.
    */
   readonly wasmModule?: WebAssembly.Module;
   /**
@@ -48,7 +51,12 @@ const MIN_FLOATS_PER_THREAD = 1 << 17;
 /** A corpus as the CPU engine holds it. */
 export type CpuCorpus =
   | { readonly kind: 'typescript'; readonly packed: PackedDocuments }
-  | { readonly kind: 'wasm'; readonly count: number; readonly slice: WasmCorpusSlice }
+  | { readonly kind: 'typescript-int8'; readonly docs: Int8Documents }
+  | {
+      readonly kind: 'wasm';
+      readonly count: number;
+      readonly slice: WasmCorpusSlice | WasmCorpusSlice<InterleavedInt8Query>;
+    }
   | {
       readonly kind: 'threads';
       readonly count: number;
@@ -65,13 +73,18 @@ export interface CpuEngine extends ScoringEngine<CpuCorpus> {
 /**
  * The CPU backend's engine: the fused WASM SIMD kernel across worker threads where the runtime allows,
  * else on the calling thread, else the plain-TypeScript kernel. `info` says which
- * (`kernel: 'wasm-relaxed-simd' | 'wasm-simd' | 'typescript'`, `threads`).
+ * (`kernel: 'wasm-relaxed-simd' | 'wasm-simd' | 'typescript'`, `threads`, `precision`). `storage` `'int8'` keeps
+ * documents as int8 with a float32 scale per row (1 byte per value; `createScorer({ precision: 'int8' })`) and
+ * scores them with integer dot products.
  *
  * @example
  * const engine = await createCpuEngine({ threads: 2 });
  * engine.info.summary; // 'cpu (wasm-simd, 2 threads)'
  */
-export async function createCpuEngine(options: CpuOptions = {}): Promise<CpuEngine> {
+export async function createCpuEngine(options: CpuOptions = {}, storage: CpuStorage = 'f32'): Promise<CpuEngine> {
+  if (storage !== 'f32' && storage !== 'int8') {
+    throw new InvalidArgumentError(`CPU storage must be 'f32' or 'int8', got ${JSON.stringify(storage)}`);
+  }
   const choice = options.kernel ?? 'auto';
   if (choice !== 'auto' && choice !== 'wasm-relaxed-simd' && choice !== 'wasm-simd' && choice !== 'typescript') {
     throw new InvalidArgumentError(
@@ -93,8 +106,8 @@ export async function createCpuEngine(options: CpuOptions = {}): Promise<CpuEngi
     return `${requestedThreads} asked for, but ${reason}`;
   };
   const singleThreadedTs = 'the TypeScript kernel is single-threaded';
-  if (choice === 'typescript') return typescriptEngine(undefined, dropThreads(singleThreadedTs));
-  const loaded = await loadKernel(options.wasmModule, choice);
+  if (choice === 'typescript') return typescriptEngine(storage, undefined, dropThreads(singleThreadedTs));
+  const loaded = await loadKernel(options.wasmModule, choice, storage);
   if (typeof loaded === 'string') {
     if (choice !== 'auto') {
       throw new BackendUnavailableError(
@@ -102,7 +115,7 @@ export async function createCpuEngine(options: CpuOptions = {}): Promise<CpuEngi
           "Use cpu: { kernel: 'auto' } to fall back.",
       );
     }
-    return typescriptEngine(loaded, dropThreads(singleThreadedTs));
+    return typescriptEngine(storage, loaded, dropThreads(singleThreadedTs));
   }
   const factory = options.workers ?? webWorkerFactory();
   if (factory === undefined) {
@@ -110,9 +123,9 @@ export async function createCpuEngine(options: CpuOptions = {}): Promise<CpuEngi
       'this runtime has no Worker',
       " In Node, import 'webgpu-maxsim' (its Node entry starts worker_threads); elsewhere pass cpu: { workers }.",
     );
-    return wasmEngine(loaded.module, loaded.kind, 1, undefined, reason);
+    return wasmEngine(loaded.module, loaded.kind, storage, 1, undefined, reason);
   }
-  return wasmEngine(loaded.module, loaded.kind, requestedThreads, factory, undefined);
+  return wasmEngine(loaded.module, loaded.kind, storage, requestedThreads, factory, undefined);
 }
 
 const warned = new Set<string>();
@@ -124,10 +137,20 @@ function warnOnce(message: string): void {
   console.warn(message);
 }
 
-/** `cpu (wasm-simd, 2 threads)`, with what was dropped and why when fewer threads run than were asked for. */
-function cpuSummary(kernel: string, threads: number, threadsReason: string | undefined, extra?: string): string {
+/**
+ * `cpu (wasm-simd, 2 threads)` (`cpu (wasm-simd, int8, 2 threads)` for int8 storage), with what was dropped and
+ * why when fewer threads run than were asked for.
+ */
+function cpuSummary(
+  kernel: string,
+  storage: CpuStorage,
+  threads: number,
+  threadsReason: string | undefined,
+  extra?: string,
+): string {
   const notes = [threadsReason, extra].filter((n) => n !== undefined).join('; ');
-  return `cpu (${kernel}, ${threads} thread${threads === 1 ? '' : 's'}${notes === '' ? '' : `; ${notes}`})`;
+  const what = storage === 'f32' ? kernel : `${kernel}, ${storage}`;
+  return `cpu (${what}, ${threads} thread${threads === 1 ? '' : 's'}${notes === '' ? '' : `; ${notes}`})`;
 }
 
 function defaultThreads(): number {
@@ -139,14 +162,16 @@ function defaultThreads(): number {
 async function loadKernel(
   given: WebAssembly.Module | undefined,
   choice: 'auto' | 'wasm-relaxed-simd' | 'wasm-simd',
+  storage: CpuStorage,
 ): Promise<{ module: WebAssembly.Module; kind: WasmKernelKind } | string> {
   if (given !== undefined) {
     if (!(given instanceof WebAssembly.Module)) return 'cpu.wasmModule is not a WebAssembly.Module';
-    const exported = WebAssembly.Module.exports(given).some((e) => e.name === 'maxsim' && e.kind === 'function');
+    const name = storage === 'int8' ? 'maxsim_int8' : 'maxsim';
+    const exported = WebAssembly.Module.exports(given).some((e) => e.name === name && e.kind === 'function');
     // The shipped maxsim.wasm is the standard SIMD build.
     return exported
       ? { module: given, kind: 'wasm-simd' }
-      : "cpu.wasmModule has no 'maxsim' export: pass webgpu-maxsim/maxsim.wasm";
+      : `cpu.wasmModule has no '${name}' export: pass webgpu-maxsim/maxsim.wasm`;
   }
   if (typeof WebAssembly !== 'object') return 'this runtime has no WebAssembly';
   if (!wasmSimdSupported()) return 'this runtime has WebAssembly without 128-bit SIMD';
@@ -154,7 +179,9 @@ async function loadKernel(
   if (choice === 'wasm-relaxed-simd' && !relaxed) {
     return 'this runtime does not validate relaxed SIMD (Node 20 needs --experimental-wasm-relaxed-simd)';
   }
-  const kind: WasmKernelKind = choice === 'wasm-simd' || !relaxed ? 'wasm-simd' : 'wasm-relaxed-simd';
+  // The int8 kernel has no float multiply-adds, so relaxed SIMD changes nothing for it: int8 runs the standard build.
+  const kind: WasmKernelKind =
+    choice === 'wasm-simd' || !relaxed || (storage === 'int8' && choice === 'auto') ? 'wasm-simd' : 'wasm-relaxed-simd';
   try {
     return { module: await compileMaxsimWasm(kind), kind };
   } catch (err) {
@@ -165,19 +192,49 @@ async function loadKernel(
   }
 }
 
-function typescriptEngine(whyNotWasm: string | undefined, threadsReason: string | undefined): CpuEngine {
+function typescriptEngine(
+  storage: CpuStorage,
+  whyNotWasm: string | undefined,
+  threadsReason: string | undefined,
+): CpuEngine {
   const info: ScorerInfo = {
     backend: 'cpu',
     summary: cpuSummary(
       'typescript',
+      storage,
       1,
       threadsReason,
       whyNotWasm === undefined ? undefined : `no wasm-simd: ${whyNotWasm}`,
     ),
     kernel: 'typescript',
+    precision: storage,
     threads: 1,
     ...(threadsReason === undefined ? {} : { threadsReason }),
   };
+  if (storage === 'int8') {
+    return {
+      backend: 'cpu',
+      info,
+      // Quantized now: scores must not follow later changes to the caller's documents.
+      upload: async (packed) => ({ kind: 'typescript-int8', docs: quantizeDocuments(packed) }),
+      score: async (queries, corpus) => {
+        const docs =
+          'kind' in corpus ? (corpus.kind === 'typescript-int8' ? corpus.docs : undefined) : quantizeDocuments(corpus);
+        if (docs === undefined) throw new InvalidArgumentError('corpus was uploaded by another CPU engine');
+        return queries.map((query) => {
+          const out = new Float32Array(docs.count);
+          maxsimInt8Ts(quantizeQuery(query), docs, out);
+          return out;
+        });
+      },
+      release: () => {
+        // Host memory only, as for f32.
+      },
+      destroy: () => {
+        // Nothing beyond the corpora.
+      },
+    };
+  }
   return {
     backend: 'cpu',
     info,
@@ -204,6 +261,7 @@ function typescriptEngine(whyNotWasm: string | undefined, threadsReason: string 
 function wasmEngine(
   module: WebAssembly.Module,
   kind: WasmKernelKind,
+  storage: CpuStorage,
   threads: number,
   factory: CpuWorkerFactory | undefined,
   threadsReason: string | undefined,
@@ -211,9 +269,10 @@ function wasmEngine(
   const info: ScorerInfo = {
     backend: 'cpu',
     get summary() {
-      return cpuSummary(kind, threads, threadsReason);
+      return cpuSummary(kind, storage, threads, threadsReason);
     },
     kernel: kind,
+    precision: storage,
     get threads() {
       return threads;
     },
@@ -225,6 +284,33 @@ function wasmEngine(
   let pool: Promise<CpuWorkerPool | undefined> | undefined;
   let destroyed = false;
   let nextCorpus = 1;
+  /**
+   * Transfer buffers the workers handed back, kept for later uploads (at most {@link SPARE_BYTES}). A fresh
+   * buffer costs a page fault per 4 KiB when it is first written, on the calling thread: 8 MiB took 25-30 ms of
+   * CPU on a 2-core VM, 80-90 ms under load, in one turn of the event loop. A server that scores chunk after chunk
+   * (the rerank service: one small upload per chunk of documents) refills the same few buffers instead.
+   */
+  const spares: Float32Array[] = [];
+  let spareBytes = 0;
+
+  /** The smallest spare that holds `floats`, else a new buffer of `capacity` floats. */
+  const takeBuffer = (floats: number, capacity: number): Float32Array => {
+    let best = -1;
+    for (let j = 0; j < spares.length; j++) {
+      const n = spares[j]!.length;
+      if (n >= floats && (best < 0 || n < spares[best]!.length)) best = j;
+    }
+    if (best < 0) return new Float32Array(capacity);
+    const [buffer] = spares.splice(best, 1);
+    spareBytes -= buffer!.byteLength;
+    return buffer!;
+  };
+
+  const keepBuffer = (buffer: Float32Array): void => {
+    if (destroyed || spareBytes + buffer.byteLength > SPARE_BYTES) return;
+    spares.push(buffer);
+    spareBytes += buffer.byteLength;
+  };
 
   const startPool = (): Promise<CpuWorkerPool | undefined> => {
     // Started on the first corpus that needs threads, so small workloads never pay for them. Workers that cannot
@@ -244,6 +330,7 @@ function wasmEngine(
     packed: PackedDocuments,
     onProgress?: (progress: UploadProgress) => void,
   ): Promise<CpuCorpus> => {
+    if (storage === 'int8') checkInt8Dim(packed.dim);
     const floats = packed.totalRows * Math.ceil(packed.dim / 4) * 4;
     const parts = Math.min(threads, Math.floor(floats / MIN_FLOATS_PER_THREAD), packed.count);
     const workers = parts <= 1 || factory === undefined ? undefined : await startPool();
@@ -265,7 +352,8 @@ function wasmEngine(
 
   /** The corpus in this thread's own WebAssembly memory, copied from the documents in pieces (no packed copy). */
   const uploadHere = (packed: PackedDocuments, onProgress?: (progress: UploadProgress) => void): CpuCorpus => {
-    const fill = allocateWasmCorpusSlice(module, packed);
+    const fill =
+      storage === 'int8' ? allocateWasmInt8CorpusSlice(module, packed) : allocateWasmCorpusSlice(module, packed);
     const progress = documentProgress(packed, onProgress)(0, packed.count);
     const chunkRows = rowsPerChunk(packed.dim);
     for (let row = 0; row < packed.totalRows; row += chunkRows) {
@@ -281,6 +369,8 @@ function wasmEngine(
    * Sends worker `i` its share (documents `range`) without a copy of the share on this thread: the worker makes
    * room once, then the rows go over in chunks of {@link CHUNK_BYTES}, at most {@link CHUNKS_IN_FLIGHT} at a time,
    * each buffer transferred there and back and refilled. Peak memory is the workers' shares plus a few chunks.
+   * A share smaller than a chunk gets a buffer of its own size (rounded up to a power of two rows, so buffers of
+   * similar shares can be reused), not a whole chunk's.
    */
   const streamShare = async (
     workers: CpuWorkerPool,
@@ -295,20 +385,22 @@ function wasmEngine(
     const rowEnd = packed.rowOffsets[range.first + range.count]!;
     const rowOffsets = new Uint32Array(range.count + 1);
     for (let j = 0; j <= range.count; j++) rowOffsets[j] = packed.rowOffsets[range.first + j]! - rowStart;
-    await workers.call(i, { op: 'allocate', corpus: id, dim, count: range.count, rowOffsets }, [rowOffsets.buffer]);
+    await workers.call(i, { op: 'allocate', corpus: id, dim, count: range.count, rowOffsets, storage }, [
+      rowOffsets.buffer,
+    ]);
     const chunkRows = rowsPerChunk(dim);
-    const free: Float32Array[] = [];
+    const bufferRows = Math.min(chunkRows, 2 ** Math.ceil(Math.log2(Math.max(1, rowEnd - rowStart))));
     const inFlight: Promise<unknown>[] = [];
     for (let row = rowStart; row < rowEnd; row += chunkRows) {
       const rows = Math.min(chunkRows, rowEnd - row);
-      const data = free.pop() ?? new Float32Array(chunkRows * dim);
+      const data = takeBuffer(rows * dim, bufferRows * dim);
       copyPackedRows(packed, row, row + rows, data);
       const end = row + rows;
       inFlight.push(
         workers
           .call(i, { op: 'write', corpus: id, firstRow: row - rowStart, rows, data }, [data.buffer as ArrayBuffer])
           .then((reply) => {
-            if (reply.data !== undefined) free.push(reply.data);
+            if (reply.data !== undefined) keepBuffer(reply.data);
             progress(end);
           }),
       );
@@ -327,11 +419,14 @@ function wasmEngine(
   };
 
   const scoreResident = async (queries: readonly TokenMatrix[], corpus: CpuCorpus): Promise<Float32Array[]> => {
-    if (corpus.kind === 'typescript') throw new InvalidArgumentError('corpus was uploaded by another CPU engine');
-    const interleaved: InterleavedQuery[] = queries.map(interleaveQuery);
+    if (corpus.kind === 'typescript' || corpus.kind === 'typescript-int8') {
+      throw new InvalidArgumentError('corpus was uploaded by another CPU engine');
+    }
+    const interleaved: KernelQueries =
+      storage === 'int8' ? queries.map(interleaveInt8Query) : queries.map(interleaveQuery);
     const n = corpus.count;
     if (corpus.kind === 'wasm') {
-      const all = corpus.slice.score(interleaved);
+      const all = corpus.slice.score(interleaved as readonly never[]);
       return queries.map((_, i) => all.slice(i * n, (i + 1) * n));
     }
     const workers = await startPool();
@@ -369,6 +464,8 @@ function wasmEngine(
     destroy: () => {
       if (destroyed) return;
       destroyed = true;
+      spares.length = 0;
+      spareBytes = 0;
       const started = pool;
       pool = undefined;
       // The pool may still be starting: destroy it when it is up (or nothing, if it failed to start; the promise
@@ -395,6 +492,8 @@ function wasmEngine(
  */
 const CHUNK_BYTES = 8 * 2 ** 20;
 const CHUNKS_IN_FLIGHT = 2;
+/** Transfer buffers an engine keeps between uploads: two chunks' worth. */
+const SPARE_BYTES = CHUNKS_IN_FLIGHT * CHUNK_BYTES;
 
 function rowsPerChunk(dim: number): number {
   return Math.max(1, Math.floor(CHUNK_BYTES / Math.max(4, dim * 4)));

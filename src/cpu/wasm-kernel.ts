@@ -4,14 +4,14 @@ import { MAXSIM_WASM_BASE64 } from './maxsim-wasm-bytes.js';
 import type { TokenMatrix } from '../core/token-matrix.js';
 
 /** wasm32 addresses 2^32 bytes: 65,536 pages of 64 KiB. */
-const MAX_PAGES = 65_536;
-const PAGE_BYTES = 65_536;
+export const MAX_PAGES = 65_536;
+export const PAGE_BYTES = 65_536;
 
 /**
  * Documents per kernel call are grouped so one group's rows (~256 KiB) stay in L2 while every query of a
  * batch passes over them: W5-style batches then read the corpus from memory once, not once per query.
  */
-const GROUP_BYTES = 256 * 1024;
+export const GROUP_BYTES = 256 * 1024;
 
 // The smallest module that uses a final-SIMD instruction (i8x16.popcnt): if it validates, so does ours.
 const SIMD_PROBE = new Uint8Array([
@@ -114,10 +114,12 @@ export interface DocumentRows {
  * Documents resident in one WebAssembly memory (a fresh memory per corpus slice: freeing the slice frees
  * the memory), scored by the SIMD kernel on the thread that owns it.
  */
-export interface WasmCorpusSlice {
+export interface WasmCorpusSlice<Q = InterleavedQuery> {
   readonly count: number;
+  /** Bytes the documents take in the memory: their rows (padded) and, for int8 storage, their scales. */
+  readonly bytes: number;
   /** Raw 'sum' scores: query `i`'s scores are `result.subarray(i * count, (i + 1) * count)`. */
-  score(queries: readonly InterleavedQuery[]): Float32Array;
+  score(queries: readonly Q[]): Float32Array;
   release(): void;
 }
 
@@ -149,9 +151,9 @@ export function createWasmCorpusSlice(module: WebAssembly.Module, docs: Document
 }
 
 /** A slice whose memory is allocated and whose rows are written in pieces (a corpus streamed to a worker). */
-export interface WasmCorpusFill {
+export interface WasmCorpusFill<Q = InterleavedQuery> {
   /** Scores correctly once every row has been written. */
-  readonly slice: WasmCorpusSlice;
+  readonly slice: WasmCorpusSlice<Q>;
   /** Copies whole rows (`data`: rows × dim floats, back to back) into place, from row `firstRow` on. */
   writeRows(firstRow: number, data: Float32Array): void;
 }
@@ -207,6 +209,7 @@ export function allocateWasmCorpusSlice(module: WebAssembly.Module, docs: Omit<D
 
   const slice: WasmCorpusSlice = {
     count,
+    bytes: docsBytes,
     score(queries) {
       const mem = memory;
       if (mem === undefined) throw new Error('WasmCorpusSlice used after release()');
@@ -253,12 +256,13 @@ export function allocateWasmCorpusSlice(module: WebAssembly.Module, docs: Omit<D
   return { slice, writeRows };
 }
 
-function align16(n: number): number {
+export function align16(n: number): number {
   // Not `(n + 15) & ~15`: sizes may pass 2^31, where bitwise operators would wrap them.
   return Math.ceil(n / 16) * 16;
 }
 
-function allocate(bytes: number, docsBytes: number, count: number): WebAssembly.Memory {
+/** A fresh memory of at least `bytes`, growable to 4 GiB; {@link CpuMemoryLimitError} when wasm32 cannot. */
+export function allocate(bytes: number, docsBytes: number, count: number): WebAssembly.Memory {
   const pages = Math.max(1, Math.ceil(bytes / PAGE_BYTES));
   if (pages > MAX_PAGES) throw tooLarge(bytes, docsBytes, count);
   try {
@@ -268,7 +272,7 @@ function allocate(bytes: number, docsBytes: number, count: number): WebAssembly.
   }
 }
 
-function ensureBytes(memory: WebAssembly.Memory, bytes: number, docsBytes: number, count: number): void {
+export function ensureBytes(memory: WebAssembly.Memory, bytes: number, docsBytes: number, count: number): void {
   const have = memory.buffer.byteLength;
   if (bytes <= have) return;
   const pages = Math.ceil((bytes - have) / PAGE_BYTES);

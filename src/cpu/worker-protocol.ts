@@ -1,10 +1,17 @@
+import { allocateWasmInt8CorpusSlice, type InterleavedInt8Query } from './wasm-int8-kernel.js';
 import { allocateWasmCorpusSlice, type InterleavedQuery, type WasmCorpusFill } from './wasm-kernel.js';
 
 /**
  * Bumped whenever the messages below change: a worker script from another build (a stale `dist/` next to
  * fresh sources) answers `init` with its own version, and the pool refuses it with a clear error.
  */
-export const CPU_WORKER_PROTOCOL = 2;
+export const CPU_WORKER_PROTOCOL = 3;
+
+/** How a corpus share is stored: float32, or int8 with a float32 scale per row (quantized by the worker). */
+export type CpuStorage = 'f32' | 'int8';
+
+/** Queries as the kernel of a storage takes them: `interleaveQuery` for f32, `interleaveInt8Query` for int8. */
+export type KernelQueries = readonly InterleavedQuery[] | readonly InterleavedInt8Query[];
 
 /** Main thread → worker. */
 export type CpuWorkerRequest =
@@ -17,6 +24,8 @@ export type CpuWorkerRequest =
       readonly dim: number;
       readonly count: number;
       readonly rowOffsets: Uint32Array;
+      /** `'int8'`: the worker quantizes the float rows it is sent and keeps 1 byte per value. */
+      readonly storage: CpuStorage;
     }
   | {
       /**
@@ -34,7 +43,8 @@ export type CpuWorkerRequest =
       readonly op: 'score';
       readonly job: number;
       readonly corpus: number;
-      readonly queries: readonly InterleavedQuery[];
+      /** Prepared for the corpus's storage. */
+      readonly queries: KernelQueries;
     }
   | { readonly op: 'release'; readonly job: number; readonly corpus: number };
 
@@ -67,7 +77,7 @@ export function createCpuWorkerHandler(
   post: (reply: CpuWorkerReply, transfer: ArrayBuffer[]) => void,
 ): (request: CpuWorkerRequest) => void {
   let module: WebAssembly.Module | undefined;
-  const corpora = new Map<number, WasmCorpusFill & { readonly dim: number }>();
+  const corpora = new Map<number, StoredShare>();
   return (request) => {
     try {
       switch (request.op) {
@@ -77,8 +87,8 @@ export function createCpuWorkerHandler(
           return;
         case 'allocate': {
           if (module === undefined) throw new Error('allocate before init');
-          const { rowOffsets, count, dim } = request;
-          corpora.set(request.corpus, { ...allocateWasmCorpusSlice(module, { rowOffsets, count, dim }), dim });
+          const { rowOffsets, count, dim, storage } = request;
+          corpora.set(request.corpus, allocateShare(module, { rowOffsets, count, dim }, storage));
           post({ job: request.job, ok: true }, []);
           return;
         }
@@ -93,7 +103,7 @@ export function createCpuWorkerHandler(
         case 'score': {
           const fill = corpora.get(request.corpus);
           if (fill === undefined) throw new Error(`corpus ${request.corpus} is not resident in this worker`);
-          const scores = fill.slice.score(request.queries);
+          const scores = fill.slice.score(request.queries as readonly never[]);
           post({ job: request.job, ok: true, scores }, [scores.buffer as ArrayBuffer]);
           return;
         }
@@ -116,4 +126,17 @@ export function createCpuWorkerHandler(
       );
     }
   };
+}
+
+/** A corpus share in a worker, of either storage (its slice checks the queries it is given). */
+type StoredShare = (WasmCorpusFill | WasmCorpusFill<InterleavedInt8Query>) & { readonly dim: number };
+
+function allocateShare(
+  module: WebAssembly.Module,
+  docs: { readonly rowOffsets: Uint32Array; readonly count: number; readonly dim: number },
+  storage: CpuStorage,
+): StoredShare {
+  if (storage === 'int8') return { ...allocateWasmInt8CorpusSlice(module, docs), dim: docs.dim };
+  if (storage === 'f32') return { ...allocateWasmCorpusSlice(module, docs), dim: docs.dim };
+  throw new Error(`unknown storage ${JSON.stringify(storage)}`);
 }

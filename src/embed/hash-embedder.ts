@@ -212,7 +212,18 @@ export function createHashEmbedder(options: HashEmbedderOptions = {}): HashEmbed
     if (tokens.length !== n) {
       throw new InvalidArgumentError(`embedEncoding: ${n} ids but ${tokens.length} tokens; slice both together`);
     }
-    const rows = new Float64Array(n * dim);
+    // Each row is built in float64 in one scratch row and written out (scaled, as float32) as soon as it is final:
+    // no float64 copy of the whole matrix, which was twice the output's size (64 MiB for a 32,768-character text
+    // at dim 1024) and, fresh for every text, cost a page fault per 4 KiB on the thread that embeds.
+    const data = new Float32Array(n * dim);
+    const normalize = opts.normalize ?? true;
+    const row = new Float64Array(dim);
+    /** Writes the finished `row` as row `i` of `data`; `sq` is its squared norm. */
+    const emit = (i: number, sq: number): void => {
+      const scale = normalize ? (sq > 0 ? 1 / Math.sqrt(sq) : 0) : 1;
+      const base = i * dim;
+      for (let c = 0; c < dim; c++) data[base + c] = row[c]! * scale;
+    };
     const context = new Float64Array(dim);
     let contextRows = 0;
     for (let i = 0; i < n; i++) {
@@ -223,10 +234,11 @@ export function createHashEmbedder(options: HashEmbedderOptions = {}): HashEmbed
         );
       }
       if (isSpecial(id)) continue;
-      const row = rows.subarray(i * dim, (i + 1) * dim);
       const token = tokens[i] ?? null;
-      if (token === null) addFeature(row, mix(id, 0x11), W_UNIGRAM);
-      else row.set(tokenVector(id, token));
+      if (token === null) {
+        row.fill(0);
+        addFeature(row, mix(id, 0x11), W_UNIGRAM);
+      } else row.set(tokenVector(id, token));
       if (i > 0) addFeature(row, mix(mix(ids[i - 1]!, id), 0x44), W_NEIGHBOUR);
       if (i + 1 < n) addFeature(row, mix(mix(id, ids[i + 1]!), 0x44), W_NEIGHBOUR);
       let sq = 0;
@@ -234,6 +246,7 @@ export function createHashEmbedder(options: HashEmbedderOptions = {}): HashEmbed
       const inv = sq > 0 ? 1 / Math.sqrt(sq) : 0;
       for (let c = 0; c < dim; c++) context[c]! += row[c]! * inv;
       contextRows++;
+      emit(i, sq);
       if ((i + 1) % rowsPerStep === 0) yield;
     }
     // Specials summarise the text (a pooled CLS / SEP) plus a feature of their own, scaled like a token row.
@@ -243,21 +256,12 @@ export function createHashEmbedder(options: HashEmbedderOptions = {}): HashEmbed
     for (let i = 0; i < n; i++) {
       const id = ids[i]!;
       if (!isSpecial(id)) continue;
-      const row = rows.subarray(i * dim, (i + 1) * dim);
+      row.fill(0);
       addFeature(row, mix(id, 0x55), W_SPECIAL);
       for (let c = 0; c < dim; c++) row[c]! += context[c]! * cscale;
-    }
-    const data = new Float32Array(n * dim);
-    const normalize = opts.normalize ?? true;
-    for (let i = 0; i < n; i++) {
-      const base = i * dim;
-      let scale = 1;
-      if (normalize) {
-        let sq = 0;
-        for (let c = 0; c < dim; c++) sq += rows[base + c]! * rows[base + c]!;
-        scale = sq > 0 ? 1 / Math.sqrt(sq) : 0;
-      }
-      for (let c = 0; c < dim; c++) data[base + c] = rows[base + c]! * scale;
+      let sq = 0;
+      for (let c = 0; c < dim; c++) sq += row[c]! * row[c]!;
+      emit(i, sq);
     }
     return { data, rows: n, dim };
   }

@@ -202,7 +202,7 @@ export function createRerankHandler(options: RerankServiceOptions): (request: Re
 }
 
 /** A typed failure of the work: the deadline (504), the client leaving, the upstream (502), or a bug (500). */
-function failure(
+export function failure(
   err: unknown,
   deadlinePassed: boolean,
   clientGone: boolean,
@@ -286,7 +286,7 @@ function modelList(model: string, created: number): unknown {
 }
 
 /** The response with the CORS headers the verdict asks for (on every answer, 401 included). */
-function withCors(response: Response, verdict: CorsVerdict): Response {
+export function withCors(response: Response, verdict: CorsVerdict): Response {
   if (verdict.kind !== 'actual') return response;
   const headers = new Headers(response.headers);
   for (const [k, v] of verdict.headers) headers.set(k, v);
@@ -295,7 +295,7 @@ function withCors(response: Response, verdict: CorsVerdict): Response {
 }
 
 /** An AbortSignal that aborts when any of `signals` does (AbortSignal.any where the runtime lacks it). */
-function anySignal(signals: AbortSignal[]): AbortSignal {
+export function anySignal(signals: AbortSignal[]): AbortSignal {
   const any = (AbortSignal as { any?: (s: AbortSignal[]) => AbortSignal }).any;
   if (any !== undefined) return any.call(AbortSignal, signals);
   const controller = new AbortController();
@@ -313,7 +313,7 @@ function anySignal(signals: AbortSignal[]): AbortSignal {
  * Compares two secrets in time independent of where they differ: both are hashed (SHA-256, Web Crypto, in
  * every runtime) and the digests compared with XOR, so neither content nor length leaks through timing.
  */
-async function constantTimeEqual(a: string, b: string): Promise<boolean> {
+export async function constantTimeEqual(a: string, b: string): Promise<boolean> {
   const enc = new TextEncoder();
   const [da, db] = await Promise.all([
     crypto.subtle.digest('SHA-256', enc.encode(a)),

@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createCpuEngine, splitByTokens } from '../../src/cpu/engine.js';
 import type { CpuWorkerFactory } from '../../src/cpu/threads.js';
-import { CPU_WORKER_PROTOCOL } from '../../src/cpu/worker-protocol.js';
+import { CPU_WORKER_PROTOCOL, createCpuWorkerHandler } from '../../src/cpu/worker-protocol.js';
 import {
   createWasmCorpusSlice,
   compileMaxsimWasm,
@@ -339,6 +339,50 @@ describe('cpu wasm kernel', () => {
       engine.release(corpus);
       engine.destroy();
     }
+  });
+
+  it('sends a small share in a buffer of about its size, and later uploads refill the buffers handed back', async () => {
+    // A fresh buffer costs a page fault per 4 KiB on the calling thread (an 8 MiB one blocked a server's event loop
+    // for 25-90 ms); the rerank service uploads one small corpus per chunk of documents, so they must be reused.
+    const sent: Float32Array[] = [];
+    const returned = new Set<Float32Array>();
+    // The real worker body, on this thread: buffers come back as the same objects, so reuse can be seen.
+    const inProcess: CpuWorkerFactory = (events) => {
+      const handle = createCpuWorkerHandler((reply) =>
+        queueMicrotask(() => {
+          if ('data' in reply && reply.data !== undefined) returned.add(reply.data);
+          events.message(reply);
+        }),
+      );
+      return {
+        postMessage: (message) => {
+          if (message.op === 'write') sent.push(message.data);
+          queueMicrotask(() => handle(message));
+        },
+        terminate: () => undefined,
+      };
+    };
+    const engine = await createCpuEngine({ threads: 2, workers: inProcess });
+    const rand = seededRandom(43);
+    const dim = 128;
+    const query = randomMatrix(rand, 5, dim);
+    for (let upload = 0; upload < 4; upload++) {
+      // ~3,000 rows per worker: far under a chunk (16,384 rows of 128 floats).
+      const docs = Array.from({ length: 32 }, (_, i) => randomMatrix(rand, 150 + ((i * 37 + upload * 11) % 90), dim));
+      const packed = packDocuments(docs);
+      const before = sent.length;
+      const corpus = await engine.upload(packed);
+      expect(corpus.kind).toBe('threads');
+      const writes = sent.slice(before);
+      expect(writes).toHaveLength(2);
+      for (const data of writes) expect(data.length).toBeLessThanOrEqual(2 * (packed.totalRows / 2 + 240) * dim);
+      if (upload > 0) for (const data of writes) expect(returned.has(data), `upload ${upload}`).toBe(true);
+      const [scores] = await engine.score([query], corpus);
+      strictCheck(scores!, query, docs, `upload ${upload}`);
+      engine.release(corpus);
+    }
+    expect(new Set(sent).size).toBeLessThanOrEqual(4);
+    engine.destroy();
   });
 
   it('upload() reports { done, total } documents as they become resident, from 0 to all, never backwards', async () => {

@@ -87,11 +87,56 @@ const gamma = (n: number, u: number): number => (n * u) / (1 - n * u);
 export const F16_MATH_RELATIVE =
   2 ** -11 + 2 ** -11 * (1 + 2 ** -11) + gamma(32, 2 ** -11) * (1 + 2 ** -11) ** 2 + F32_RELATIVE;
 
+/**
+ * int8 storage: per-row symmetric quantization. A document row d_t is stored as int8 × s_t, s_t = max|d_t| / 127,
+ * rounded to nearest, so each value moves by at most e_t = s_t / 2 = max|d_t| / 254; a query row q_r is quantized
+ * the same way to ±Q levels (`queryLevels`: 127 for an int8 query, more for the CPU's int16 one), moving each value
+ * by at most f_r = max|q_r| / (2Q). Then q̂d̂ − qd = q(d̂ − d) + d(q̂ − q) + (q̂ − q)(d̂ − d) term by term, so one dot
+ * product moves by at most
+ *   E_rt = e_t·‖q_r‖₁ + f_r·‖d_t‖₁ + dim·f_r·e_t,
+ * the max over tokens by at most max_t E_rt (a max moves no more than its largest argument), and the score by
+ * B = Σ_r max_t E_rt. The integer dot products are exact; the float32 scaling and summing add the f32 bound on the
+ * magnitudes of the quantized terms, ≤ S + B: the tolerance is B + 1e-5·max(1, S + B). The scales' own float32
+ * rounding (relative 2^-24) is covered by widening e_t and f_r by 2^-23.
+ */
+export interface Int8Tolerance {
+  readonly queryLevels: number;
+}
+
+/** B = Σ_r max_t E_rt of {@link Int8Tolerance} for one query and one document (0 when either has no rows). */
+export function int8ErrorBound(query: TokenMatrix, doc: TokenMatrix, queryLevels: number): number {
+  const { dim } = query;
+  const widen = 1 + 2 ** -23;
+  const rowStats = (m: TokenMatrix, r: number): { max: number; l1: number } => {
+    let max = 0;
+    let l1 = 0;
+    for (let k = 0; k < dim; k++) {
+      const a = Math.abs(m.data[r * dim + k]!);
+      l1 += a;
+      if (a > max) max = a;
+    }
+    return { max, l1 };
+  };
+  const docRows = Array.from({ length: doc.rows }, (_, t) => {
+    const { max, l1 } = rowStats(doc, t);
+    return { e: (max / 254) * widen, l1 };
+  });
+  let bound = 0;
+  for (let r = 0; r < query.rows; r++) {
+    const { max, l1 } = rowStats(query, r);
+    const f = (max / (2 * queryLevels)) * widen;
+    let worst = 0;
+    for (const d of docRows) worst = Math.max(worst, d.e * l1 + f * d.l1 + dim * f * d.e);
+    bound += worst;
+  }
+  return bound;
+}
+
 /** Expected scores for every query against every document, with per-entry tolerances. */
 export function expectedScores(
   queries: readonly TokenMatrix[],
   docs: readonly TokenMatrix[],
-  relative: number,
+  relative: number | Int8Tolerance,
 ): { expected: Float64Array[]; tolerance: Float64Array[] } {
   const expected: Float64Array[] = [];
   const tolerance: Float64Array[] = [];
@@ -101,7 +146,12 @@ export function expectedScores(
     docs.forEach((d, j) => {
       const { score, scale } = referenceWithScale(q, d);
       e[j] = score;
-      t[j] = relative * Math.max(1, scale);
+      if (typeof relative === 'number') {
+        t[j] = relative * Math.max(1, scale);
+      } else {
+        const bound = int8ErrorBound(q, d, relative.queryLevels);
+        t[j] = bound + F32_RELATIVE * Math.max(1, scale + bound);
+      }
     });
     expected.push(e);
     tolerance.push(t);
