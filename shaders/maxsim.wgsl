@@ -1,5 +1,7 @@
-// maxsim.wgsl — fused MaxSim: for one (document, query) pair per workgroup, the dot product of every query row
-// with every document token, the max over the document's tokens and the sum over query rows, in one pass.
+// maxsim.wgsl — the BASELINE kernel (variant 'baseline'): the tiled kernels (maxsim-tiled.wgsl) replaced it
+// as the default; it stays as the yardstick they are measured against. Fused MaxSim: for one (document, query)
+// pair per workgroup, the dot product of every query row with every document token, the max over the document's
+// tokens and the sum over query rows, in one pass.
 // The query × token similarity matrix is never written anywhere: each thread keeps a 4 × 4 register tile of
 // dot products and folds it into running maxima as soon as it is complete.
 //
@@ -22,7 +24,8 @@
 //   grid_x      workgroups along x; the linear workgroup index is id.y * grid_x + id.x (splits counts > 65535)
 //   doc_base    index of this chunk's first document in a row of `scores`
 //   out_stride  length of one query's row in `scores` (documents in the whole corpus)
-//   row_words   storage words per document row (dim for f32, ceil(dim / 2) for f16 pairs)
+//   row_words   storage words per document row (>= dim for f32, >= ceil(dim / 2) for f16 pairs; the library
+//               pads rows to a multiple of 4 words, zeros, shared with the tiled kernels)
 //   _pad        unused
 //
 // Overrides: none. Tile sizes are constants below because they size workgroup arrays; every runtime size

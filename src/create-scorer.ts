@@ -13,7 +13,7 @@ import {
 import { createCpuEngine, type CpuOptions } from './cpu/engine.js';
 import { withCpuFallback } from './fallback-engine.js';
 import { adoptMaxsimDevice, createMaxsimDevice, describeAdapter, type MaxsimDevice } from './webgpu/device.js';
-import { createWebGpuEngine } from './webgpu/engine.js';
+import { createWebGpuEngine, type WebGpuEngineOptions } from './webgpu/engine.js';
 
 /** Options for {@link createScorer}. */
 export interface ScorerOptions {
@@ -32,6 +32,13 @@ export interface ScorerOptions {
    */
   readonly precision?: 'f32' | 'f16' | 'int8';
   /**
+   * The WebGPU kernels: `variant` (`'auto'`, the default: measured once per adapter and kind of call on hardware
+   * adapters, a default on software ones; or a name such as `'q32'`, `'q128-subgroup'`, `'baseline'` to force
+   * one), `f16Math` (f16 arithmetic with `precision: 'f16'` where the device has `shader-f16`; opt-in, its error
+   * bound is in the README), `tune` (measure variants; default: on hardware adapters only).
+   */
+  readonly webgpu?: WebGpuOptions;
+  /**
    * What a WebGPU scorer does when its device is lost: `'cpu'` rescores on the CPU (keeping a host copy of every
    * uploaded corpus, 4 bytes per value), `'none'` rejects with `E_DEVICE_LOST`. Default: `'cpu'` for
    * `backend: 'auto'`, `'none'` for `backend: 'webgpu'`.
@@ -43,6 +50,13 @@ export interface ScorerOptions {
    * Workers that refuse to compile WebAssembly from bytes), `workers` (how to start a worker thread).
    */
   readonly cpu?: CpuOptions;
+}
+
+/** The WebGPU kernel options of {@link ScorerOptions}. */
+export interface WebGpuOptions {
+  readonly variant?: string;
+  readonly f16Math?: boolean;
+  readonly tune?: boolean;
 }
 
 /**
@@ -154,6 +168,7 @@ export async function createScorerOn(platform: ScorerPlatform, options: ScorerOp
     const engine = await createWebGpuEngine(md, {
       destroyDevice: true, // only acts on a device createMaxsimDevice made, never on an adopted one
       precision,
+      ...webGpuOptions(options.webgpu),
     });
     if (fallback === 'none') return createScorerFromEngine(engine, scale);
     return createScorerFromEngine(withCpuFallback(engine, startCpu), scale);
@@ -168,6 +183,26 @@ export async function createScorerOn(platform: ScorerPlatform, options: ScorerOp
       { cause: err },
     );
   }
+}
+
+/** The engine options of `webgpu: { ... }`, checked. */
+function webGpuOptions(given: WebGpuOptions | undefined): Pick<WebGpuEngineOptions, 'variant' | 'f16Math' | 'tune'> {
+  if (given === undefined) return {};
+  if (typeof given !== 'object' || given === null) {
+    throw new InvalidArgumentError('webgpu must be an object: { variant?, f16Math?, tune? }');
+  }
+  const out: { variant?: string; f16Math?: boolean; tune?: boolean } = {};
+  if (given.variant !== undefined) {
+    if (typeof given.variant !== 'string') throw new InvalidArgumentError('webgpu.variant must be a string');
+    out.variant = given.variant;
+  }
+  for (const key of ['f16Math', 'tune'] as const) {
+    const value = given[key];
+    if (value === undefined) continue;
+    if (typeof value !== 'boolean') throw new InvalidArgumentError(`webgpu.${key} must be true or false`);
+    out[key] = value;
+  }
+  return out;
 }
 
 const INT8_NOT_ON_WEBGPU = 'int8 storage is not available on WebGPU yet';

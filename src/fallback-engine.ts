@@ -41,6 +41,12 @@ export function withCpuFallback(gpu: WebGpuEngine, startCpu: () => Promise<CpuEn
     },
     ...(gpu.info.adapter === undefined ? {} : { adapter: gpu.info.adapter }),
     ...(gpu.info.precision === undefined ? {} : { precision: gpu.info.precision }),
+    get variant() {
+      return onCpu() ? undefined : gpu.info.variant;
+    },
+    get variantChoices() {
+      return gpu.info.variantChoices ?? [];
+    },
   };
   return {
     get backend() {

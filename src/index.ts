@@ -3,7 +3,7 @@
 // public names, listed on purpose. Everything else in src/ is internal and may change between releases.
 
 // Scoring: create a scorer, upload documents once, score and rerank.
-export { createScorer, type ScorerOptions } from './create-scorer.js';
+export { createScorer, type ScorerOptions, type WebGpuOptions } from './create-scorer.js';
 export type {
   Backend,
   BackendChoice,
@@ -13,6 +13,7 @@ export type {
   ScorerInfo,
   UploadOptions,
   UploadProgress,
+  VariantChoiceInfo,
 } from './core/scorer.js';
 export type { CpuOptions } from './cpu/engine.js';
 export type { CpuWorker, CpuWorkerEvents, CpuWorkerFactory } from './cpu/threads.js';

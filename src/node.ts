@@ -28,7 +28,7 @@ export function createScorer(options: ScorerOptions = {}): Promise<Scorer> {
   );
 }
 
-export type { ScorerOptions } from './create-scorer.js';
+export type { ScorerOptions, WebGpuOptions } from './create-scorer.js';
 export type {
   Backend,
   BackendChoice,
@@ -38,6 +38,7 @@ export type {
   ScorerInfo,
   UploadOptions,
   UploadProgress,
+  VariantChoiceInfo,
 } from './core/scorer.js';
 export type { CpuOptions } from './cpu/engine.js';
 export type { CpuWorker, CpuWorkerEvents, CpuWorkerFactory } from './cpu/threads.js';

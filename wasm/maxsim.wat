@@ -2,6 +2,9 @@
 ;; dist/maxsim.wasm and the embedded src/cpu/maxsim-wasm-bytes.ts; never edit those by hand.
 ;;
 ;; Standard SIMD only: no relaxed-simd (Node 20's V8 lacks it without flags), so no FMA: mul then add.
+;; scripts/build-wasm.mjs also assembles a relaxed-SIMD build of this file, every
+;; (f32x4.add (local.get $aXY) (f32x4.mul A B)) rewritten as (f32x4.relaxed_madd A B (local.get $aXY)); the
+;; engine uses it where WebAssembly.validate accepts it. Keep the multiply-adds in that shape.
 ;;
 ;; Memory (imported as env.memory, owned by the caller; see src/cpu-wasm-kernel.ts for the layout code):
 ;;   documents  row r at $docs + r * $chunks * 16: each row padded with zeros to a multiple of 4 floats, so

@@ -26,7 +26,7 @@ import {
 } from './metrics.js';
 import { runNumpyReference, type NumpyBlas } from './numpy.js';
 import type { Progress } from './progress.js';
-import { startWebGpuBench, type WebGpuBench } from './webgpu.js';
+import { describeVariant, startWebGpuBench, type WebGpuBench } from './webgpu.js';
 import {
   generateWorkload,
   packedDocument,
@@ -38,9 +38,11 @@ import {
   type WorkloadSpec,
 } from './workloads.js';
 import { createCpuEngine, type CpuEngine } from '../cpu/engine.js';
+import { wasmRelaxedSimdSupported } from '../cpu/wasm-kernel.js';
 import { BenchmarkError } from './errors.js';
 import { InvalidArgumentError } from '../core/errors.js';
 import { maxsimReference } from '../core/reference.js';
+import type { ScorerInfo, VariantChoiceInfo } from '../core/scorer.js';
 import { nodeCpuWorkerFactory } from '../node/cpu-workers.js';
 
 /** What `--backend` accepts: `cpu` is all three CPU paths. */
@@ -102,6 +104,12 @@ export interface BenchOptions {
   readonly workloads: readonly WorkloadId[];
   readonly backends: readonly BackendChoice[];
   readonly precisions: readonly ('f32' | 'f16')[];
+  /**
+   * WebGPU kernel variants to measure (Dawn): `auto` (the library's choice, tuned on hardware adapters),
+   * `auto-f16math` (the choice among f16-arithmetic variants; f16 only), or variant names such as `baseline`,
+   * `q128-subgroup`. Default `['auto']`.
+   */
+  readonly variants?: readonly string[];
   /** Timed runs per measurement (after warm-up). */
   readonly runs: number;
   readonly warmup: number;
@@ -137,6 +145,12 @@ export interface BenchResult {
   readonly backendLabel: string;
   readonly adapter: AdapterInfo | null;
   readonly precision: 'f32' | 'f16';
+  /** WebGPU: the kernel variant that ran and how it was chosen (`q32 (tuned)`); null elsewhere. */
+  readonly variant?: string | null;
+  /** WebGPU (Dawn): the variant asked for (`auto`, `auto-f16math`, or a name). */
+  readonly variantRequest?: string | null;
+  /** WebGPU: every variant choice the engine made, with the tuning timings. */
+  readonly variantChoices?: readonly VariantChoiceInfo[];
   readonly docs: number;
   readonly fullDocs: number;
   readonly queries: number;
@@ -218,12 +232,21 @@ interface LiveCase {
   readonly label: string;
   readonly adapter: AdapterInfo | null;
   readonly precision: 'f32' | 'f16';
+  readonly variantRequest: string | null;
   /** Kernel-only runs are timed too (doubles the calls). */
   readonly kernel: boolean;
   setupMs: number | null;
   /** GFLOP/s expected on the next workload: a guess first, then what the last workload measured. */
   expectedGflops: number;
-  measure(data: WorkloadData, settings: MeasureSettings): Promise<{ m: Measurement; setupMs: number | null }>;
+  measure(
+    data: WorkloadData,
+    settings: MeasureSettings,
+  ): Promise<{
+    m: Measurement;
+    setupMs: number | null;
+    variant?: string | null;
+    variantChoices?: readonly VariantChoiceInfo[];
+  }>;
   close(): Promise<void>;
 }
 
@@ -305,20 +328,32 @@ export async function runBenchmarks(options: BenchOptions): Promise<BenchReport>
       });
       const workloadResults: BenchResult[] = [];
       for (const { c, plan } of planned) {
-        const label = `${id} ${c.backend}${c.kernel ? ` ${c.precision}` : ''}${plan.reason === '' ? '' : ` (${plan.docs} docs)`}`;
+        const variantLabel = c.variantRequest === null || c.variantRequest === 'auto' ? '' : ` ${c.variantRequest}`;
+        const label = `${id} ${c.backend}${c.kernel ? ` ${c.precision}` : ''}${variantLabel}${plan.reason === '' ? '' : ` (${plan.docs} docs)`}`;
         progress.start(label);
         if (plan.reason !== '') progress.note(`${id} on ${c.backend} ${c.precision}: ${plan.reason}`);
         const caseData = workloadPrefix(data, plan.docs);
         const settings = settingsFor(plan.docs);
         try {
-          const { m, setupMs } = await c.measure(caseData, settings);
-          const result = toResult(spec, c, caseData, plan.reason, settings, m, setupMs, referenceScore);
+          const { m, setupMs, variant, variantChoices } = await c.measure(caseData, settings);
+          const result = {
+            ...toResult(spec, c, caseData, plan.reason, settings, m, setupMs, referenceScore),
+            variant: variant ?? null,
+            variantRequest: c.variantRequest,
+            ...(variantChoices === undefined ? {} : { variantChoices }),
+          };
           workloadResults.push(result);
           c.expectedGflops = result.gflops;
           progress.done(summaryLine(result));
         } catch (err) {
           const reason = err instanceof Error ? err.message : String(err);
-          skipped.push({ backend: c.backend, workload: id, precision: c.precision, reason });
+          skipped.push({
+            backend: c.backend,
+            workload: id,
+            precision: c.precision,
+            reason:
+              c.variantRequest === null || c.variantRequest === 'auto' ? reason : `${c.variantRequest}: ${reason}`,
+          });
           progress.done(`failed: ${reason}`);
         }
       }
@@ -535,14 +570,14 @@ async function startCases(
   if (want('cpu') || want('cpu-wasm-1')) {
     cpuChoices.push({
       id: 'cpu-wasm-simd-1t',
-      make: () => createCpuEngine({ kernel: 'wasm-simd', threads: 1 }),
+      make: () => createCpuEngine({ kernel: wasmKernel(), threads: 1 }),
       guess: FIRST_GUESS.wasmPerThread,
     });
   }
   if ((want('cpu') && options.threads > 1) || want('cpu-wasm')) {
     cpuChoices.push({
       id: `cpu-wasm-simd-${options.threads}t`,
-      make: () => createCpuEngine({ kernel: 'wasm-simd', threads: options.threads, workers: nodeCpuWorkerFactory() }),
+      make: () => createCpuEngine({ kernel: wasmKernel(), threads: options.threads, workers: nodeCpuWorkerFactory() }),
       guess: FIRST_GUESS.wasmPerThread * options.threads,
     });
   }
@@ -583,29 +618,39 @@ async function startCases(
   }
   if (want('webgpu')) {
     for (const precision of options.precisions) {
-      try {
-        const bench: WebGpuBench = await startWebGpuBench(await loadBenchDawnGpu(), precision);
-        const adapter = { name: bench.adapterName, software: bench.adapter.isFallbackAdapter };
-        if (!adapters.some((a) => a.backend === 'webgpu-dawn'))
-          adapters.push({ backend: 'webgpu-dawn', ...adapter, features: featureList(bench.features) });
-        cases.push(
-          engineCase(
-            'webgpu-dawn',
-            `webgpu (Dawn): ${bench.adapterName}, ${bench.storage} storage`,
-            adapter,
+      for (const variant of options.variants ?? ['auto']) {
+        const f16Math = variant === 'auto-f16math' || variant.includes('-f16math');
+        if (f16Math && precision !== 'f16') continue; // f16 arithmetic reads f16 storage: f16 rows only
+        try {
+          const bench: WebGpuBench = await startWebGpuBench(await loadBenchDawnGpu(), precision, variant);
+          const adapter = { name: bench.adapterName, software: bench.adapter.isFallbackAdapter };
+          if (!adapters.some((a) => a.backend === 'webgpu-dawn'))
+            adapters.push({ backend: 'webgpu-dawn', ...adapter, features: featureList(bench.features) });
+          cases.push(
+            engineCase(
+              'webgpu-dawn',
+              `webgpu (Dawn): ${bench.adapterName}, ${bench.storage} storage`,
+              adapter,
+              precision,
+              true,
+              bench.engine,
+              bench.setupMs,
+              adapter.software ? FIRST_GUESS.softwareGpu : FIRST_GUESS.hardwareGpu,
+              async () => bench.destroy(),
+              bench.kernel,
+              { request: variant, info: () => bench.engine.info },
+            ),
+          );
+        } catch (err) {
+          const reason = err instanceof Error ? err.message : String(err);
+          skipped.push({
+            backend: 'webgpu-dawn',
+            workload: null,
             precision,
-            true,
-            bench.engine,
-            bench.setupMs,
-            adapter.software ? FIRST_GUESS.softwareGpu : FIRST_GUESS.hardwareGpu,
-            async () => bench.destroy(),
-            bench.kernel,
-          ),
-        );
-      } catch (err) {
-        const reason = err instanceof Error ? err.message : String(err);
-        skipped.push({ backend: 'webgpu-dawn', workload: null, precision, reason });
-        progress.note(`webgpu (Dawn) ${precision} skipped: ${reason}`);
+            reason: variant === 'auto' ? reason : `${variant}: ${reason}`,
+          });
+          progress.note(`webgpu (Dawn) ${precision} ${variant} skipped: ${reason}`);
+        }
       }
     }
   }
@@ -628,6 +673,11 @@ async function startCases(
     }
   }
   return { cases, browserVersion };
+}
+
+/** The WASM kernel the library's 'auto' would pick: relaxed SIMD where it validates. */
+function wasmKernel(): 'wasm-relaxed-simd' | 'wasm-simd' {
+  return wasmRelaxedSimdSupported() ? 'wasm-relaxed-simd' : 'wasm-simd';
 }
 
 let benchDawn: Promise<GPU> | undefined;
@@ -671,14 +721,16 @@ function engineCase<C>(
   guess: number,
   close: () => Promise<void>,
   kernelTimer?: import('./measure.js').KernelTimerFactory<C>,
+  variant?: { readonly request: string; readonly info: () => ScorerInfo },
 ): LiveCase {
   let setupPending: number | null = setupMs;
   return {
-    key: `${backend}:${precision}`,
+    key: `${backend}:${precision}${variant === undefined ? '' : `:${variant.request}`}`,
     backend,
     label,
     adapter,
     precision,
+    variantRequest: variant?.request ?? null,
     kernel,
     setupMs,
     expectedGflops: guess,
@@ -686,7 +738,9 @@ function engineCase<C>(
       const m = await measureEngine(engine, data, settings, kernelTimer);
       const s = setupPending;
       setupPending = null;
-      return { m, setupMs: s };
+      if (variant === undefined) return { m, setupMs: s };
+      const info = variant.info();
+      return { m, setupMs: s, variant: describeVariant(info), variantChoices: info.variantChoices ?? [] };
     },
     close,
   };
@@ -704,6 +758,7 @@ function browserCase(
     label: `webgpu (${browser.browserVersion})`,
     adapter: null,
     precision,
+    variantRequest: 'auto',
     kernel: true,
     setupMs: null,
     // Until the page has shown its adapter, assume a software one: the cautious guess shrinks, never stalls.
@@ -723,7 +778,7 @@ function browserCase(
       if (!adapters.some((a) => a.backend === 'webgpu-chromium')) {
         adapters.push({ backend: 'webgpu-chromium', ...adapter, features: featureList(result.features) });
       }
-      return { m: result.measurement, setupMs: result.setupMs ?? null };
+      return { m: result.measurement, setupMs: result.setupMs ?? null, variant: result.variant };
     },
     close,
   };

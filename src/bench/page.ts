@@ -2,7 +2,7 @@
 // navigator.gpu exists), it generates the same seeded workload and runs the same measurement loop through the
 // browser's WebGPU. Universal; the Node harness drives it through page.evaluate (bench-browser.ts).
 import { measureEngine, type Measurement, type MeasureSettings } from './measure.js';
-import { startWebGpuBench, type WebGpuBench } from './webgpu.js';
+import { describeVariant, startWebGpuBench, type WebGpuBench } from './webgpu.js';
 import { generateWorkload, WORKLOADS, type WorkloadId } from './workloads.js';
 import { BackendUnavailableError } from '../core/errors.js';
 
@@ -20,6 +20,8 @@ export interface PageResult {
   readonly adapterName: string;
   readonly software: boolean;
   readonly storage: string;
+  /** The kernel variant the engine ran, and how it was chosen (`q32 (default)`). */
+  readonly variant: string | null;
   readonly features: { readonly shaderF16: boolean; readonly subgroups: boolean; readonly timestampQuery: boolean };
   /** Device + pipeline set-up, reported on the first case of each precision only. */
   readonly setupMs: number | undefined;
@@ -53,6 +55,7 @@ export async function runPageCase(c: PageCase): Promise<PageResult> {
     adapterName: bench.adapterName,
     software: bench.adapter.isFallbackAdapter,
     storage: bench.storage,
+    variant: describeVariant(bench.engine.info),
     features: bench.features,
     setupMs,
     measurement,

@@ -4,8 +4,12 @@ import type { BenchReport, BenchResult } from './harness.js';
 import { fmtInt, fmtRate } from './metrics.js';
 
 /** `webgpu-dawn f16`, `cpu-wasm-simd-2t`: a result's series name in tables and the chart legend. */
-function seriesName(r: Pick<BenchResult, 'backend' | 'precision'>): string {
-  return r.backend.startsWith('webgpu') ? `${r.backend} ${r.precision}` : r.backend;
+function seriesName(r: Pick<BenchResult, 'backend' | 'precision' | 'variantRequest'>): string {
+  const variant =
+    r.variantRequest === undefined || r.variantRequest === null || r.variantRequest === 'auto'
+      ? ''
+      : ` ${r.variantRequest}`;
+  return r.backend.startsWith('webgpu') ? `${r.backend} ${r.precision}${variant}` : r.backend;
 }
 
 function ms(x: number | null | undefined): string {
@@ -85,8 +89,8 @@ export function toMarkdown(report: BenchReport): string {
   );
   for (const note of report.notes) lines.push(`> ${note}`, '');
   lines.push(
-    '| workload | docs | backend | adapter | prec | runs | first ms | p50 ms | p95 ms | kernel p50 ms | docs/s | GFLOP/s | GB/s | kernel GFLOP/s | max \\|err\\| | numpy p50 ms | × numpy |',
-    '|---|--:|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
+    '| workload | docs | backend | adapter | prec | variant | runs | first ms | p50 ms | p95 ms | kernel p50 ms | docs/s | GFLOP/s | GB/s | kernel GFLOP/s | max \\|err\\| | numpy p50 ms | × numpy |',
+    '|---|--:|---|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
   );
   const numpyAt = (r: BenchResult): BenchResult | undefined =>
     report.results.find((n) => n.backend === 'numpy' && n.workload === r.workload && n.docs === r.docs);
@@ -103,7 +107,7 @@ export function toMarkdown(report: BenchReport): string {
     const kernel =
       r.kernel === null ? '–' : `${ms(r.kernel.p50)}${r.kernel.method === 'timestamp-query' ? ' (ts)' : ' (sd)'}`;
     lines.push(
-      `| ${r.workload} ${r.workloadName} | ${docs} | ${cell(r.backend)} | ${cell(adapter)} | ${r.precision} | ${r.runs}${r.runsNote === '' ? '' : '†'} | ` +
+      `| ${r.workload} ${r.workloadName} | ${docs} | ${cell(r.backend)} | ${cell(adapter)} | ${r.precision} | ${cell(r.variant ?? '–')} | ${r.runs}${r.runsNote === '' ? '' : '†'} | ` +
         `${ms(r.firstMs)} | ${ms(r.endToEnd.p50)} | ${ms(r.endToEnd.p95)} | ${kernel} | ${fmtRate(r.docsPerS)} | ` +
         `${fmtRate(r.gflops)} | ${fmtRate(r.gbps)} | ${r.kernelGflops === null ? '–' : fmtRate(r.kernelGflops)} | ` +
         `${r.maxAbsError.toExponential(1)} | ${r.backend === 'numpy' ? '–' : ms(numpyAt(r)?.endToEnd.p50)} | ${ratio(r.vsNumpy)} |`,
@@ -113,7 +117,8 @@ export function toMarkdown(report: BenchReport): string {
     '',
     '\\* fewer documents than the workload defines, to fit the time budget on a slow backend (see the JSON for each ' +
       'reason). † fewer timed runs than asked, to fit the budget. Kernel timing: (ts) timestamp-query, (sd) ' +
-      'submit→onSubmittedWorkDone. (sw) software adapter. numpy p50 ms: numpy on the same documents as the row.',
+      'submit→onSubmittedWorkDone. (sw) software adapter. numpy p50 ms: numpy on the same documents as the row. ' +
+      'variant: the WebGPU kernel that ran and how it was chosen (tuned on the adapter, default, or forced).',
   );
   const backends = [...new Map(report.results.map((r) => [r.backend, r.backendLabel])).entries()];
   if (backends.length > 0) {

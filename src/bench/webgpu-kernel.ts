@@ -1,26 +1,20 @@
-// Kernel-only timing for the WebGPU benchmark: the same MaxSim pipeline and resident corpus the engine uses,
-// with the queries, parameters and scores buffer prepared once, so a timed run is the compute pass alone.
-// Universal (the browser benchmark page uses it too).
-//
-// The binding layout and the Params words below mirror scoreBatch() in webgpu-scorer.ts; `check()` reads the
-// scores back once and the harness compares them with the engine's own, so a change there that this file
-// misses fails loudly instead of timing the wrong thing.
+// Kernel-only timing for the WebGPU benchmark: the dispatch the engine itself would run for these queries against
+// this resident corpus (same variant choice, same buffers layout, prepared by the engine in buffers of their own),
+// so a timed run is the compute pass alone. Universal (the browser benchmark page uses it too). `check()` reads the
+// scores back once and the harness compares them with the engine's own.
 import { BenchmarkError } from './errors.js';
 import { GpuLimitError } from '../webgpu/errors.js';
 import type { TokenMatrix } from '../core/token-matrix.js';
-import type { GpuCorpus } from '../webgpu/corpus.js';
 import {
   BUFFER_COPY_DST,
   BUFFER_COPY_SRC,
   BUFFER_MAP_READ,
+  BUFFER_QUERY_RESOLVE,
   MAP_MODE_READ,
   captureGpuErrors,
   type MaxsimDevice,
 } from '../webgpu/device.js';
-import { getMaxsimPipeline } from '../webgpu/pipelines.js';
-import { prepareMaxsimDispatch } from '../webgpu/engine.js';
-
-const BUFFER_QUERY_RESOLVE = 0x200;
+import type { WebGpuCorpus, WebGpuEngine } from '../webgpu/engine.js';
 
 /** How kernel-only time is measured. */
 export type KernelTimingMethod = 'timestamp-query' | 'submit-done';
@@ -36,6 +30,8 @@ export interface KernelRun {
 /** A prepared dispatch of every query against a resident corpus. */
 export interface KernelTimer {
   readonly method: KernelTimingMethod;
+  /** The kernel variant timed. */
+  readonly variant: string;
   run(): Promise<KernelRun>;
   /** Runs once and reads the scores back (raw sums, one row per query), to check against the engine. */
   check(): Promise<Float32Array[]>;
@@ -47,21 +43,23 @@ export interface KernelTimer {
  * every chunk, no query upload and no readback in the timed part.
  *
  * @example
- * const timer = await prepareKernelTimer(md, corpus.gpu, queries);
+ * const timer = await prepareKernelTimer(md, engine, corpus, queries);
  * const { timestampMs, submitDoneMs } = await timer.run();
  * timer.destroy();
  */
 export async function prepareKernelTimer(
   md: MaxsimDevice,
-  corpus: GpuCorpus,
+  engine: WebGpuEngine,
+  corpus: WebGpuCorpus,
   queries: readonly TokenMatrix[],
 ): Promise<KernelTimer> {
   const { device } = md;
-  const n = corpus.count;
-  const dim = corpus.dim;
+  const gpu = corpus.gpu;
+  if (gpu === undefined) throw new BenchmarkError('E_BENCH_KERNEL', 'the corpus is not resident on the GPU');
+  const n = gpu.count;
   const nq = queries.length;
   const maxBinding = Math.min(md.limits.maxStorageBufferBindingSize, md.limits.maxBufferSize);
-  const queryBytes = queries.reduce((bytes, q) => bytes + q.rows * dim * 4, 0);
+  const queryBytes = queries.reduce((bytes, q) => bytes + q.rows * gpu.dim * 4, 0);
   const scoresBytes = Math.max(4, nq * n * 4);
   if (scoresBytes > maxBinding || queryBytes > maxBinding) {
     throw new GpuLimitError(
@@ -69,37 +67,33 @@ export async function prepareKernelTimer(
         `the ${maxBinding}-byte binding limit; time fewer queries or documents`,
     );
   }
-  const pipeline = await getMaxsimPipeline(md, corpus.storage);
-  const maxPerDimension = md.limits.maxComputeWorkgroupsPerDimension;
   const timestamps = md.features.timestampQuery;
+  const dispatch = await engine.prepareTimedDispatch(queries, corpus);
   const owned: GPUBuffer[] = [];
   let querySet: GPUQuerySet | undefined;
-
-  const prepared = await captureGpuErrors(md, 'preparing the kernel-only benchmark dispatch', () => {
-    const buffer = (label: string, size: number, usage: number): GPUBuffer => {
-      const b = device.createBuffer({ label, size, usage });
-      owned.push(b);
-      return b;
-    };
-    const { scores, bindGroups, grids } = prepareMaxsimDispatch(
-      md,
-      pipeline,
-      corpus,
-      queries,
-      maxPerDimension,
-      buffer,
-      'bench',
-    );
-    const readback = buffer('bench scores readback', scoresBytes, BUFFER_MAP_READ | BUFFER_COPY_DST);
-    let resolve: GPUBuffer | undefined;
-    let stamps: GPUBuffer | undefined;
-    if (timestamps) {
-      querySet = device.createQuerySet({ label: 'bench timestamps', type: 'timestamp', count: 2 });
-      resolve = buffer('bench timestamps resolve', 16, BUFFER_QUERY_RESOLVE | BUFFER_COPY_SRC);
-      stamps = buffer('bench timestamps readback', 16, BUFFER_MAP_READ | BUFFER_COPY_DST);
-    }
-    return { scores, readback, bindGroups, grids, resolve, stamps };
-  });
+  let prepared: { readback: GPUBuffer; resolve: GPUBuffer | undefined; stamps: GPUBuffer | undefined };
+  try {
+    prepared = await captureGpuErrors(md, 'preparing the kernel-only benchmark dispatch', () => {
+      const buffer = (label: string, size: number, usage: number): GPUBuffer => {
+        const b = device.createBuffer({ label, size, usage });
+        owned.push(b);
+        return b;
+      };
+      const readback = buffer('bench scores readback', dispatch.scoresBytes, BUFFER_MAP_READ | BUFFER_COPY_DST);
+      let resolve: GPUBuffer | undefined;
+      let stamps: GPUBuffer | undefined;
+      if (timestamps) {
+        querySet = device.createQuerySet({ label: 'bench timestamps', type: 'timestamp', count: 2 });
+        resolve = buffer('bench timestamps resolve', 16, BUFFER_QUERY_RESOLVE | BUFFER_COPY_SRC);
+        stamps = buffer('bench timestamps readback', 16, BUFFER_MAP_READ | BUFFER_COPY_DST);
+      }
+      return { readback, resolve, stamps };
+    });
+  } catch (err) {
+    dispatch.destroy();
+    for (const b of owned) b.destroy();
+    throw err;
+  }
 
   const encode = (readScores: boolean): GPUCommandBuffer => {
     const encoder = device.createCommandEncoder({ label: 'bench maxsim' });
@@ -109,17 +103,13 @@ export async function prepareKernelTimer(
         ? {}
         : { timestampWrites: { querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } }),
     });
-    pass.setPipeline(pipeline);
-    prepared.bindGroups.forEach((group, c) => {
-      pass.setBindGroup(0, group);
-      pass.dispatchWorkgroups(prepared.grids[c]!.x, prepared.grids[c]!.y);
-    });
+    dispatch.encode(pass);
     pass.end();
     if (querySet !== undefined) {
       encoder.resolveQuerySet(querySet, 0, 2, prepared.resolve!, 0);
       encoder.copyBufferToBuffer(prepared.resolve!, 0, prepared.stamps!, 0, 16);
     }
-    if (readScores) encoder.copyBufferToBuffer(prepared.scores, 0, prepared.readback, 0, scoresBytes);
+    if (readScores) encoder.copyBufferToBuffer(dispatch.scores, 0, prepared.readback, 0, dispatch.scoresBytes);
     return encoder.finish();
   };
 
@@ -140,13 +130,14 @@ export async function prepareKernelTimer(
     }
     if (!readScores) return { timestampMs, submitDoneMs };
     await prepared.readback.mapAsync(MAP_MODE_READ);
-    const scores = new Float32Array(prepared.readback.getMappedRange().slice(0));
+    const scores = new Float32Array(prepared.readback.getMappedRange().slice(0, scoresBytes));
     prepared.readback.unmap();
     return { timestampMs, submitDoneMs, scores };
   };
 
   return {
     method: timestamps ? 'timestamp-query' : 'submit-done',
+    variant: dispatch.variant,
     run: () => run(false),
     check: async () => {
       const { scores } = await run(true);
@@ -156,6 +147,7 @@ export async function prepareKernelTimer(
     destroy: () => {
       for (const b of owned) b.destroy();
       querySet?.destroy();
+      dispatch.destroy();
     },
   };
 }

@@ -9,6 +9,7 @@ import { DEFAULT_BENCH_SEED, parseWorkloadList, WORKLOADS, WORKLOAD_IDS } from '
 import { parseBackendList, parsePrecisionList, runBenchmarks, type BenchReport } from '../bench/harness.js';
 import { createProgress } from '../bench/progress.js';
 import { toMarkdown, toSvgChart } from '../bench/report.js';
+import { parseVariant } from '../webgpu/variants.js';
 
 const HELP = `Usage: webgpu-maxsim bench [options]
 
@@ -31,6 +32,9 @@ Options:
                       puppeteer-core; CHROME_PATH to choose the binary), numpy (python3; PYTHON to choose),
                       or all (default cpu,webgpu,browser,numpy)
   --precision LIST    f32,f16: document storage on WebGPU (default f32,f16; the CPU paths are f32)
+  --variants LIST     WebGPU (Dawn) kernel variants: auto (the library's choice, tuned on hardware
+                      adapters), auto-f16math (f16 arithmetic, f16 storage only), or names such as
+                      baseline, q32, q128-subgroup, q64-f16math (default auto)
   --runs N            timed runs per measurement after warm-up (default 20)
   --warmup N          warm-up calls after the first (default 2)
   --min-runs N        fewest timed runs when a call is slower than planned (default 5)
@@ -62,6 +66,7 @@ export const command: CliCommand = {
         workload: { type: 'string', default: 'all' },
         backend: { type: 'string', default: 'cpu,webgpu,browser,numpy' },
         precision: { type: 'string', default: 'f32,f16' },
+        variants: { type: 'string', default: 'auto' },
         runs: { type: 'string', default: '20' },
         warmup: { type: 'string', default: '2' },
         'min-runs': { type: 'string', default: '5' },
@@ -125,6 +130,7 @@ export const command: CliCommand = {
       workloads,
       backends,
       precisions,
+      variants: parseVariantList(values.variants),
       runs,
       warmup: intOption('--warmup', values.warmup, 0),
       minRuns,
@@ -154,4 +160,21 @@ function writeOutputs(
   if (files.markdown !== undefined) write(files.markdown, markdown);
   if (files.chart !== undefined) write(files.chart, toSvgChart(report));
   if (files.quiet !== true) process.stdout.write(markdown);
+}
+
+/** `auto,baseline,q32-subgroup` → the variant names, checked. */
+function parseVariantList(text: string): string[] {
+  const out: string[] = [];
+  for (const part of text.split(',')) {
+    const name = part.trim();
+    if (name === '') continue;
+    if (name !== 'auto' && name !== 'auto-f16math' && parseVariant(name) === undefined) {
+      throw new InvalidArgumentError(
+        `unknown WebGPU variant ${JSON.stringify(name)}: expected auto, auto-f16math, baseline or e.g. q32, q128-subgroup, q64-f16math`,
+      );
+    }
+    if (!out.includes(name)) out.push(name);
+  }
+  if (out.length === 0) throw new InvalidArgumentError('--variants names none: expected e.g. auto,baseline');
+  return out;
 }

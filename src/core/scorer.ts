@@ -21,8 +21,15 @@ export interface ScorerInfo {
   readonly backend: Backend;
   /** One line for humans, e.g. `cpu (typescript, 1 thread)` or `webgpu: NVIDIA H200 (vulkan)`. */
   readonly summary: string;
-  /** The CPU kernel in use (`'typescript'`, `'wasm-simd'`, ...), for the CPU backend. */
+  /** The CPU kernel in use (`'typescript'`, `'wasm-simd'`, `'wasm-relaxed-simd'`), for the CPU backend. */
   readonly kernel?: string;
+  /**
+   * WebGPU: the kernel variant the latest `score()` ran (`'q32'`, `'q128-f16math-subgroup'`, `'baseline'`, ...);
+   * undefined before the first call. Variants are chosen per kind of call; `variantChoices` lists each choice.
+   */
+  readonly variant?: string | undefined;
+  /** WebGPU: every variant choice this scorer made so far, one per kind of call. */
+  readonly variantChoices?: readonly VariantChoiceInfo[];
   /** GPU adapter details, for the WebGPU backend. */
   readonly adapter?: {
     readonly vendor: string;
@@ -49,6 +56,18 @@ export interface ScorerInfo {
    * software adapter, a failed device, a lost device, or `backend: 'cpu'` asked for. Absent on WebGPU.
    */
   readonly fallbackReason?: string | undefined;
+}
+
+/** How a WebGPU scorer chose its kernel variant for one kind of call (storage, dim, query batch, lengths). */
+export interface VariantChoiceInfo {
+  /** The kind of call, e.g. `f32 dim≤128 queries=1 long-docs`. */
+  readonly key: string;
+  readonly variant: string;
+  /** `'tuned'` (measured on this adapter), `'default'` (not measured: software adapter or tuning off), `'forced'`. */
+  readonly how: 'tuned' | 'default' | 'forced';
+  /** Tuned: median ms per dispatch of each candidate on the synthetic tuning corpus. */
+  readonly timingsMs?: Readonly<Record<string, number>>;
+  readonly note?: string;
 }
 
 /**

@@ -6,7 +6,9 @@ import {
   allocateWasmCorpusSlice,
   compileMaxsimWasm,
   interleaveQuery,
+  wasmRelaxedSimdSupported,
   wasmSimdSupported,
+  type WasmKernelKind,
   type WasmCorpusSlice,
 } from './wasm-kernel.js';
 import type { CpuStorage, KernelQueries } from './worker-protocol.js';
@@ -28,8 +30,12 @@ export interface CpuOptions {
    * compile the embedded copy.
    */
   readonly wasmModule?: WebAssembly.Module;
-  /** `'auto'` (default): WASM SIMD where it works, else TypeScript. `'wasm-simd'` throws where it cannot run. */
-  readonly kernel?: 'auto' | 'wasm-simd' | 'typescript';
+  /**
+   * `'auto'` (default): the relaxed-SIMD WASM kernel (`f32x4.relaxed_madd`) where the runtime validates it
+   * (Chromium; Node 20 with `--experimental-wasm-relaxed-simd`), else WASM SIMD, else TypeScript.
+   * `'wasm-relaxed-simd'` and `'wasm-simd'` force one and throw where it cannot run.
+   */
+  readonly kernel?: 'auto' | 'wasm-relaxed-simd' | 'wasm-simd' | 'typescript';
   /** How to start a worker thread; see {@link CpuWorkerFactory}. Default: Web Workers where they exist. */
   readonly workers?: CpuWorkerFactory;
 }
@@ -67,9 +73,9 @@ export interface CpuEngine extends ScoringEngine<CpuCorpus> {
 /**
  * The CPU backend's engine: the fused WASM SIMD kernel across worker threads where the runtime allows,
  * else on the calling thread, else the plain-TypeScript kernel. `info` says which
- * (`kernel: 'wasm-simd' | 'typescript'`, `threads`, `precision`). `storage` `'int8'` keeps documents as int8 with
- * a float32 scale per row (1 byte per value; `createScorer({ precision: 'int8' })`) and scores them with integer
- * dot products.
+ * (`kernel: 'wasm-relaxed-simd' | 'wasm-simd' | 'typescript'`, `threads`, `precision`). `storage` `'int8'` keeps
+ * documents as int8 with a float32 scale per row (1 byte per value; `createScorer({ precision: 'int8' })`) and
+ * scores them with integer dot products.
  *
  * @example
  * const engine = await createCpuEngine({ threads: 2 });
@@ -80,9 +86,9 @@ export async function createCpuEngine(options: CpuOptions = {}, storage: CpuStor
     throw new InvalidArgumentError(`CPU storage must be 'f32' or 'int8', got ${JSON.stringify(storage)}`);
   }
   const choice = options.kernel ?? 'auto';
-  if (choice !== 'auto' && choice !== 'wasm-simd' && choice !== 'typescript') {
+  if (choice !== 'auto' && choice !== 'wasm-relaxed-simd' && choice !== 'wasm-simd' && choice !== 'typescript') {
     throw new InvalidArgumentError(
-      `cpu.kernel must be 'auto', 'wasm-simd' or 'typescript', got ${JSON.stringify(choice)}`,
+      `cpu.kernel must be 'auto', 'wasm-relaxed-simd', 'wasm-simd' or 'typescript', got ${JSON.stringify(choice)}`,
     );
   }
   const requestedThreads = options.threads ?? defaultThreads();
@@ -101,11 +107,12 @@ export async function createCpuEngine(options: CpuOptions = {}, storage: CpuStor
   };
   const singleThreadedTs = 'the TypeScript kernel is single-threaded';
   if (choice === 'typescript') return typescriptEngine(storage, undefined, dropThreads(singleThreadedTs));
-  const loaded = await loadKernel(options.wasmModule, storage);
+  const loaded = await loadKernel(options.wasmModule, choice, storage);
   if (typeof loaded === 'string') {
-    if (choice === 'wasm-simd') {
+    if (choice !== 'auto') {
       throw new BackendUnavailableError(
-        `The WASM SIMD CPU kernel cannot run here: ${loaded}. Use cpu: { kernel: 'auto' } to fall back to TypeScript.`,
+        `The ${choice === 'wasm-simd' ? 'WASM SIMD' : 'relaxed-SIMD WASM'} CPU kernel cannot run here: ${loaded}. ` +
+          "Use cpu: { kernel: 'auto' } to fall back.",
       );
     }
     return typescriptEngine(storage, loaded, dropThreads(singleThreadedTs));
@@ -116,9 +123,9 @@ export async function createCpuEngine(options: CpuOptions = {}, storage: CpuStor
       'this runtime has no Worker',
       " In Node, import 'webgpu-maxsim' (its Node entry starts worker_threads); elsewhere pass cpu: { workers }.",
     );
-    return wasmEngine(loaded, storage, 1, undefined, reason);
+    return wasmEngine(loaded.module, loaded.kind, storage, 1, undefined, reason);
   }
-  return wasmEngine(loaded, storage, requestedThreads, factory, undefined);
+  return wasmEngine(loaded.module, loaded.kind, storage, requestedThreads, factory, undefined);
 }
 
 const warned = new Set<string>();
@@ -151,21 +158,32 @@ function defaultThreads(): number {
   return typeof n === 'number' && Number.isInteger(n) && n >= 1 ? n : 1;
 }
 
-/** The kernel module, or why there is none. */
+/** The kernel module and which build it is, or why there is none. */
 async function loadKernel(
   given: WebAssembly.Module | undefined,
+  choice: 'auto' | 'wasm-relaxed-simd' | 'wasm-simd',
   storage: CpuStorage,
-): Promise<WebAssembly.Module | string> {
+): Promise<{ module: WebAssembly.Module; kind: WasmKernelKind } | string> {
   if (given !== undefined) {
     if (!(given instanceof WebAssembly.Module)) return 'cpu.wasmModule is not a WebAssembly.Module';
     const name = storage === 'int8' ? 'maxsim_int8' : 'maxsim';
     const exported = WebAssembly.Module.exports(given).some((e) => e.name === name && e.kind === 'function');
-    return exported ? given : `cpu.wasmModule has no '${name}' export: pass webgpu-maxsim/maxsim.wasm`;
+    // The shipped maxsim.wasm is the standard SIMD build.
+    return exported
+      ? { module: given, kind: 'wasm-simd' }
+      : `cpu.wasmModule has no '${name}' export: pass webgpu-maxsim/maxsim.wasm`;
   }
   if (typeof WebAssembly !== 'object') return 'this runtime has no WebAssembly';
   if (!wasmSimdSupported()) return 'this runtime has WebAssembly without 128-bit SIMD';
+  const relaxed = wasmRelaxedSimdSupported();
+  if (choice === 'wasm-relaxed-simd' && !relaxed) {
+    return 'this runtime does not validate relaxed SIMD (Node 20 needs --experimental-wasm-relaxed-simd)';
+  }
+  // The int8 kernel has no float multiply-adds, so relaxed SIMD changes nothing for it: int8 runs the standard build.
+  const kind: WasmKernelKind =
+    choice === 'wasm-simd' || !relaxed || (storage === 'int8' && choice === 'auto') ? 'wasm-simd' : 'wasm-relaxed-simd';
   try {
-    return await compileMaxsimWasm();
+    return { module: await compileMaxsimWasm(kind), kind };
   } catch (err) {
     return (
       `compiling WebAssembly from bytes was refused (${err instanceof Error ? err.message : String(err)}); ` +
@@ -242,6 +260,7 @@ function typescriptEngine(
 
 function wasmEngine(
   module: WebAssembly.Module,
+  kind: WasmKernelKind,
   storage: CpuStorage,
   threads: number,
   factory: CpuWorkerFactory | undefined,
@@ -250,9 +269,9 @@ function wasmEngine(
   const info: ScorerInfo = {
     backend: 'cpu',
     get summary() {
-      return cpuSummary('wasm-simd', storage, threads, threadsReason);
+      return cpuSummary(kind, storage, threads, threadsReason);
     },
-    kernel: 'wasm-simd',
+    kernel: kind,
     precision: storage,
     get threads() {
       return threads;

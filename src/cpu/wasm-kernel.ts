@@ -1,4 +1,5 @@
 import { CpuMemoryLimitError } from './errors.js';
+import { MAXSIM_RELAXED_WASM_BASE64 } from './maxsim-relaxed-wasm-bytes.js';
 import { MAXSIM_WASM_BASE64 } from './maxsim-wasm-bytes.js';
 import type { TokenMatrix } from '../core/token-matrix.js';
 
@@ -27,30 +28,47 @@ export function wasmSimdSupported(): boolean {
   }
 }
 
+/** The two builds of the WASM kernel: standard 128-bit SIMD, and relaxed SIMD (`f32x4.relaxed_madd`). */
+export type WasmKernelKind = 'wasm-simd' | 'wasm-relaxed-simd';
+
 /**
- * The MaxSim kernel's bytes (assembled from wasm/maxsim.wat at build time and embedded as base64, so the
- * universal core needs neither `fetch` nor `fs` to find them). Decoded with `atob`, not `Buffer`.
+ * A kernel's bytes (assembled from wasm/maxsim.wat at build time, the relaxed build by rewriting its multiply-adds,
+ * and embedded as base64, so the universal core needs neither `fetch` nor `fs` to find them). Decoded with
+ * `atob`, not `Buffer`.
  *
  * @example
- * const module = await WebAssembly.compile(maxsimWasmBytes());
+ * const module = await WebAssembly.compile(maxsimWasmBytes('wasm-simd'));
  */
-function maxsimWasmBytes(): Uint8Array<ArrayBuffer> {
-  const text = atob(MAXSIM_WASM_BASE64);
+function maxsimWasmBytes(kind: WasmKernelKind): Uint8Array<ArrayBuffer> {
+  const text = atob(kind === 'wasm-relaxed-simd' ? MAXSIM_RELAXED_WASM_BASE64 : MAXSIM_WASM_BASE64);
   const bytes = new Uint8Array(text.length);
   for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
   return bytes;
 }
 
 /**
- * Compiles the embedded kernel. Rejects where the runtime refuses to compile from bytes (Cloudflare Workers,
- * pages whose CSP lacks `'wasm-unsafe-eval'`); there, pass the shipped `webgpu-maxsim/maxsim.wasm` module in
- * as `cpu: { wasmModule }`.
+ * True where this runtime validates the relaxed-SIMD kernel (Chromium 114+, Firefox 145+; Node 20 only with
+ * `--experimental-wasm-relaxed-simd`, Node 22+ by default). Asked of the kernel itself, so a runtime that knows
+ * some relaxed instructions but not `f32x4.relaxed_madd` answers no.
+ */
+export function wasmRelaxedSimdSupported(): boolean {
+  try {
+    return typeof WebAssembly === 'object' && WebAssembly.validate(maxsimWasmBytes('wasm-relaxed-simd'));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Compiles an embedded kernel (default: the standard SIMD one). Rejects where the runtime refuses to compile from
+ * bytes (Cloudflare Workers, pages whose CSP lacks `'wasm-unsafe-eval'`); there, pass the shipped
+ * `webgpu-maxsim/maxsim.wasm` module in as `cpu: { wasmModule }`.
  *
  * @example
- * const module = await compileMaxsimWasm();
+ * const module = await compileMaxsimWasm(wasmRelaxedSimdSupported() ? 'wasm-relaxed-simd' : 'wasm-simd');
  */
-export async function compileMaxsimWasm(): Promise<WebAssembly.Module> {
-  return WebAssembly.compile(maxsimWasmBytes());
+export async function compileMaxsimWasm(kind: WasmKernelKind = 'wasm-simd'): Promise<WebAssembly.Module> {
+  return WebAssembly.compile(maxsimWasmBytes(kind));
 }
 
 /**

@@ -8,6 +8,7 @@ export const BUFFER_COPY_SRC = 0x4;
 export const BUFFER_COPY_DST = 0x8;
 export const BUFFER_UNIFORM = 0x40;
 export const BUFFER_STORAGE = 0x80;
+export const BUFFER_QUERY_RESOLVE = 0x200;
 export const MAP_MODE_READ = 0x1;
 
 /** What a scorer reports about its adapter. */
@@ -26,6 +27,9 @@ export interface MaxsimLimits {
   readonly maxBufferSize: number;
   readonly maxComputeWorkgroupsPerDimension: number;
   readonly minUniformBufferOffsetAlignment: number;
+  /** Workgroup memory per workgroup: the tiled kernels hold the query block there (more is better). */
+  readonly maxComputeWorkgroupStorageSize: number;
+  readonly maxComputeInvocationsPerWorkgroup: number;
 }
 
 /**
@@ -90,8 +94,9 @@ function summarize(info: GPUAdapterInfo | undefined): AdapterSummary {
 /**
  * Requests a high-performance adapter from `gpu` and a device with the features MaxSim can use (`shader-f16`,
  * `subgroups`, `timestamp-query`, where offered) and the limits it depends on raised to the adapter's maximum
- * (`maxStorageBufferBindingSize`, `maxBufferSize`); nothing else is asked for. The device is owned: `destroy()`
- * destroys it.
+ * (`maxStorageBufferBindingSize`, `maxBufferSize`, and `maxComputeWorkgroupStorageSize`, where the tiled kernels
+ * keep the query block: 32 KiB on lavapipe and SwiftShader, 48 KiB or more on desktop GPUs, 16 KiB by default);
+ * nothing else is asked for. The device is owned: `destroy()` destroys it.
  *
  * @example
  * const md = await createMaxsimDevice(navigator.gpu);
@@ -118,6 +123,7 @@ export async function createMaxsimDevice(gpu: GPU, options: CreateDeviceOptions 
   const requiredLimits: Record<string, number> = {
     maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
     maxBufferSize: adapter.limits.maxBufferSize,
+    maxComputeWorkgroupStorageSize: adapter.limits.maxComputeWorkgroupStorageSize,
   };
   const device = await adapter.requestDevice({ requiredFeatures, requiredLimits, label: 'webgpu-maxsim' });
   return register(device, summary, true);
@@ -161,6 +167,8 @@ function register(device: GPUDevice, adapter: AdapterSummary, owned: boolean): M
       maxBufferSize: device.limits.maxBufferSize,
       maxComputeWorkgroupsPerDimension: device.limits.maxComputeWorkgroupsPerDimension,
       minUniformBufferOffsetAlignment: device.limits.minUniformBufferOffsetAlignment,
+      maxComputeWorkgroupStorageSize: device.limits.maxComputeWorkgroupStorageSize,
+      maxComputeInvocationsPerWorkgroup: device.limits.maxComputeInvocationsPerWorkgroup,
     },
     get lostError() {
       return lostError;

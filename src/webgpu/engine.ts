@@ -1,28 +1,45 @@
 import { DeviceLostError, GpuLimitError, GpuValidationError } from './errors.js';
 import { DestroyedError, InvalidArgumentError, MaxsimError } from '../core/errors.js';
 import { EMPTY_DOCUMENT_SCORE } from '../core/reference.js';
-import type { ScoringEngine, ScorerInfo } from '../core/scorer.js';
+import type { ScoringEngine, ScorerInfo, VariantChoiceInfo } from '../core/scorer.js';
 import type { TokenMatrix } from '../core/token-matrix.js';
 import { destroyCorpus, uploadCorpus, type GpuCorpus } from './corpus.js';
+import { captureGpuErrors, describeAdapter, MAP_MODE_READ, raceLost, type MaxsimDevice } from './device.js';
+import { MaxsimWorkspace, prepareDispatch, type PreparedDispatch } from './dispatch.js';
+import { getKernelPipeline, type KernelPipeline } from './pipelines.js';
+import { chooseVariant, choiceKey, type TuningSettings, type VariantChoice } from './tuning.js';
 import {
-  BUFFER_COPY_DST,
-  BUFFER_COPY_SRC,
-  BUFFER_MAP_READ,
-  BUFFER_STORAGE,
-  BUFFER_UNIFORM,
-  MAP_MODE_READ,
-  captureGpuErrors,
-  describeAdapter,
-  raceLost,
-  type MaxsimDevice,
-} from './device.js';
-import { getMaxsimPipeline, MAXSIM_PARAMS_BYTES, type DocStorage } from './pipelines.js';
+  defaultVariant,
+  parseVariant,
+  TILE_CONFIG_NAMES,
+  variantName,
+  variantUnsupported,
+  type Storage,
+  type Variant,
+} from './variants.js';
+
+export { dispatchGrid } from './dispatch.js';
 
 /** Options for {@link createWebGpuEngine}. */
 export interface WebGpuEngineOptions {
   /** Document storage: `'f32'` (default) or `'f16'` (half the memory and bandwidth; error bound in the README). */
   readonly precision?: 'f32' | 'f16';
-  /** Use native `f16` loads when the device has `shader-f16` (default true); false forces packed pairs. */
+  /**
+   * f16 arithmetic (f16 products, f32 max and sum) where the device has `shader-f16`: opt-in, with `precision:
+   * 'f16'` only; its error bound is in the README. Without `shader-f16` the kernels keep f32 math (info says so).
+   */
+  readonly f16Math?: boolean;
+  /**
+   * The kernel variant: `'auto'` (default: measured per adapter and kind of call, or a default on software
+   * adapters), or a name (`'baseline'`, `'q32'`, `'q32t32'`, `'q64'`, `'q128'`, with `-f16math`, `-subgroup`,
+   * `@<workgroups>`; see variants.ts) to force one.
+   */
+  readonly variant?: string;
+  /** Measure variants at the first call of each kind (default: on hardware adapters only). */
+  readonly tune?: boolean;
+  /** Tuning knobs (time cap, synthetic corpus size). */
+  readonly tuning?: TuningSettings;
+  /** Baseline kernel only: native `f16` loads where the device has `shader-f16` (default true). */
   readonly nativeF16?: boolean;
   /** Cap on bytes per document chunk, below the device limits (tests use it to force chunking). */
   readonly chunkBytes?: number;
@@ -37,6 +54,17 @@ export interface WebGpuCorpus {
   gpu: GpuCorpus | undefined;
 }
 
+/** A dispatch prepared in its own buffers, for kernel-only timing (the benchmark). */
+export interface TimedDispatch {
+  /** The variant it runs (the one score() would choose for these queries and this corpus). */
+  readonly variant: string;
+  readonly scoresBytes: number;
+  /** The scores buffer the dispatch writes (`queries × documents` raw sums). */
+  readonly scores: GPUBuffer;
+  encode(pass: GPUComputePassEncoder): void;
+  destroy(): void;
+}
+
 /**
  * The WebGPU engine. Once its device is lost every call rejects with {@link DeviceLostError}; `lostError` says
  * so without a call, for a caller that falls back (see `withCpuFallback`).
@@ -44,32 +72,19 @@ export interface WebGpuCorpus {
 export interface WebGpuEngine extends ScoringEngine<WebGpuCorpus> {
   readonly backend: 'webgpu';
   readonly lostError: DeviceLostError | undefined;
+  /** Prepares the dispatch score() would run for `queries` against `corpus`, in buffers of its own. */
+  prepareTimedDispatch(queries: readonly TokenMatrix[], corpus: WebGpuCorpus): Promise<TimedDispatch>;
 }
 
-/**
- * The split of `total` workgroups into an (x, y) grid with at most `maxPerDimension` along each; the kernel
- * rebuilds the linear index as `y * x_count + x` and returns early for the surplus of the last row.
- *
- * @example
- * dispatchGrid(100_000, 65_535); // { x: 65535, y: 2 }
- */
-export function dispatchGrid(total: number, maxPerDimension: number): { x: number; y: number } {
-  if (total <= 0) return { x: 0, y: 0 };
-  const x = Math.min(total, maxPerDimension);
-  const y = Math.ceil(total / x);
-  if (y > maxPerDimension) {
-    throw new GpuLimitError(
-      `${total} workgroups do not fit a ${maxPerDimension} × ${maxPerDimension} dispatch grid; score fewer ` +
-        'queries per call or split the corpus.',
-    );
-  }
-  return { x, y };
-}
+/** Largest partial sum f16 arithmetic may meet: max ||q|| · sqrt(dim) · max |d| must stay under it. */
+const F16_MATH_RANGE = 2 ** 14;
 
 /**
- * The WebGPU backend's engine: documents resident in chunked storage buffers, the fused MaxSim kernel
- * (shaders/maxsim.wgsl) run for a batch of queries per submit, and only the scores read back.
- * Wrap it with `createScorerFromEngine`; users call `createScorer({ backend: 'webgpu' })`.
+ * The WebGPU backend's engine: documents resident in chunked storage buffers, a MaxSim kernel variant chosen per
+ * adapter and kind of call (tiled kernels of shaders/maxsim-tiled.wgsl, or the baseline shaders/maxsim.wgsl) run
+ * for a batch of queries per submit, and only the scores read back. Per-scorer buffers (queries, params, scores,
+ * readback) are reused across calls. Wrap it with `createScorerFromEngine`; users call
+ * `createScorer({ backend: 'webgpu' })`.
  *
  * @example
  * const engine = await createWebGpuEngine(await createMaxsimDevice(navigator.gpu), { precision: 'f16' });
@@ -80,21 +95,97 @@ export async function createWebGpuEngine(md: MaxsimDevice, options: WebGpuEngine
   if (precision !== 'f32' && precision !== 'f16') {
     throw new InvalidArgumentError(`precision must be 'f32' or 'f16', got ${JSON.stringify(precision)}`);
   }
-  const storage: DocStorage =
-    precision === 'f32' ? 'f32' : md.features.shaderF16 && options.nativeF16 !== false ? 'f16' : 'f16-packed';
+  const storage: Storage = precision;
+  const f16MathAsked = options.f16Math === true;
+  if (f16MathAsked && precision !== 'f16') {
+    throw new InvalidArgumentError("f16Math needs precision: 'f16' (f16 arithmetic reads f16 document storage)");
+  }
+  const f16Math = f16MathAsked && md.features.shaderF16;
+  const notes: string[] = [];
+  if (f16MathAsked && !f16Math) notes.push('f16 math asked for, but the device has no shader-f16: f32 math');
+  const forced = parseForcedVariant(options.variant, md, storage);
+  const tune = options.tune ?? !md.adapter.isFallbackAdapter;
+  const nativeF16 = options.nativeF16 !== false;
   const maxPerDimension = Math.min(
     md.limits.maxComputeWorkgroupsPerDimension,
     options.maxWorkgroupsPerDimension ?? Infinity,
   );
-  // Compile before the first call: shader errors surface at creation, and compilation is off the JS thread.
-  await getMaxsimPipeline(md, storage);
+  // On a hardware adapter, start compiling the likeliest kernel (dim 128, one query) in the background, off the
+  // JS thread: creating a scorer stays quick and the first call of that kind finds it ready or nearly. A failure
+  // is not kept: that call compiles again and reports the error. Software adapters compile on first use only
+  // (seconds per pipeline on SwiftShader, wasted on a scorer that never scores that kind).
+  const first = forced ?? defaultVariant(md, storage, 128, f16Math, { queries: 1, maxRows: 32 }, true);
+  if (!md.adapter.isFallbackAdapter && variantUnsupported(first, md, storage, 128) === undefined) {
+    getKernelPipeline(md, storage, first, 128, { nativeF16 }).catch(() => undefined);
+  }
 
   let destroyed = false;
+  const workspace = new MaxsimWorkspace(md, 'maxsim');
+  const choices = new Map<string, VariantChoice>();
+  let latest: string | undefined;
   const info: ScorerInfo = {
     backend: 'webgpu',
-    summary: `webgpu: ${describeAdapter(md.adapter)}, ${storage} document storage`,
+    get summary() {
+      const kernel = latest === undefined ? '' : `, kernel ${latest}`;
+      const extra = notes.length === 0 ? '' : ` (${notes.join('; ')})`;
+      return `webgpu: ${describeAdapter(md.adapter)}, ${storage} document storage${f16Math ? ', f16 math' : ''}${kernel}${extra}`;
+    },
     adapter: md.adapter,
     precision,
+    get variant() {
+      return latest;
+    },
+    get variantChoices(): readonly VariantChoiceInfo[] {
+      return [...choices.values()].map(({ key, variant, how, timingsMs, note }) => ({
+        key,
+        variant,
+        how,
+        ...(timingsMs === undefined ? {} : { timingsMs }),
+        ...(note === undefined ? {} : { note }),
+      }));
+    },
+  };
+
+  /** The kernel for this batch against this corpus: forced, or chosen per kind of call. */
+  const kernelFor = async (corpus: GpuCorpus, batch: readonly TokenMatrix[]): Promise<KernelPipeline> => {
+    const mathOk = f16Math && f16MathInRange(batch, corpus);
+    let variant: Variant;
+    let choice: VariantChoice;
+    const batchShape = { queries: batch.length, maxRows: Math.max(0, ...batch.map((q) => q.rows)) };
+    if (forced !== undefined) {
+      variant =
+        forced.kind === 'tiled' && forced.math === 'f16' && !f16MathInRange(batch, corpus)
+          ? { ...forced, math: 'f32' }
+          : forced;
+      const key = choiceKey(
+        storage,
+        variant.kind === 'tiled' && variant.math === 'f16',
+        corpus.dim,
+        batchShape,
+        corpus.meanTokens,
+      );
+      choice = {
+        key,
+        variant: variantName(variant),
+        how: 'forced',
+        ...(variant === forced ? {} : { note: 'values too large for f16 math: f32 math' }),
+      };
+    } else {
+      choice = await chooseVariant(md, {
+        storage,
+        dim: corpus.dim,
+        f16Math: mathOk,
+        queries: batch,
+        meanTokens: corpus.meanTokens,
+        tune,
+        settings: options.tuning ?? {},
+        maxPerDimension,
+      });
+      if (f16Math && !mathOk) choice = { ...choice, note: 'values too large for f16 math: f32 math' };
+      variant = parseVariant(choice.variant)!;
+    }
+    choices.set(choice.key, choice);
+    return getKernelPipeline(md, storage, variant, corpus.dim, { nativeF16 });
   };
 
   /** The device loss behind a failure, if the device is lost; the failure itself otherwise. */
@@ -104,6 +195,81 @@ export async function createWebGpuEngine(md: MaxsimDevice, options: WebGpuEngine
     // A rejected mapAsync may arrive just before `device.lost` resolves: give the loss a moment to show.
     await Promise.race([md.lost, new Promise((resolve) => setTimeout(resolve, 100))]);
     return md.lostError;
+  };
+
+  const scoreBatch = async (
+    kernel: KernelPipeline,
+    batch: readonly TokenMatrix[],
+    corpus: GpuCorpus,
+    out: Float32Array[],
+  ): Promise<void> => {
+    const { device } = md;
+    const n = corpus.count;
+    const nq = batch.length;
+    let readback: GPUBuffer | undefined;
+    try {
+      const { mapped, bytes } = await captureGpuErrors(md, `scoring ${nq} queries against ${n} documents`, () => {
+        const prepared = prepareDispatch(md, workspace, kernel, corpus, batch, maxPerDimension);
+        readback = workspace.acquireReadback(prepared.scoresBytes);
+        const encoder = device.createCommandEncoder({ label: 'maxsim' });
+        const pass = encoder.beginComputePass({ label: 'maxsim' });
+        prepared.encode(pass);
+        pass.end();
+        encoder.copyBufferToBuffer(workspace.scores, 0, readback, 0, prepared.scoresBytes);
+        device.queue.submit([encoder.finish()]);
+        const mapped = readback.mapAsync(MAP_MODE_READ, 0, prepared.scoresBytes);
+        // When the error scopes report first, this map is abandoned (its buffer destroyed below) and its
+        // rejection is nobody's business; on the normal path it is awaited below and rejects there.
+        mapped.catch(() => undefined);
+        return { mapped, bytes: prepared.scoresBytes };
+      });
+      // Errors are checked before the mapped bytes are trusted: a failed dispatch leaves zeros behind.
+      await raceLost(md, mapped);
+      const all = new Float32Array(readback!.getMappedRange(0, bytes));
+      for (let i = 0; i < nq; i++) {
+        const row = out[i]!;
+        if (batch[i]!.rows === 0) continue; // a query with no rows scores 0 against everything, empty docs too
+        row.set(all.subarray(i * n, (i + 1) * n));
+        for (const e of corpus.emptyDocs) row[e] = EMPTY_DOCUMENT_SCORE;
+      }
+      readback!.unmap();
+      workspace.releaseReadback(readback!);
+      readback = undefined;
+    } finally {
+      readback?.destroy(); // only on failure: an abandoned or failed map
+    }
+  };
+
+  const scoreOnGpu = async (queries: readonly TokenMatrix[], corpus: GpuCorpus): Promise<Float32Array[]> => {
+    const n = corpus.count;
+    const out = queries.map(() => new Float32Array(n));
+    if (n === 0) return out;
+    const maxBinding = Math.min(md.limits.maxStorageBufferBindingSize, md.limits.maxBufferSize);
+    // As many queries per submit as the scores buffer and the query buffer allow.
+    for (let start = 0; start < queries.length; ) {
+      let end = start;
+      let rows = 0;
+      while (
+        end < queries.length &&
+        (end - start + 1) * n * 4 <= maxBinding &&
+        (rows + queries[end]!.rows) * corpus.dim * 4 <= maxBinding
+      ) {
+        rows += queries[end]!.rows;
+        end++;
+      }
+      if (end === start) {
+        throw new GpuLimitError(
+          `One query's scores (${n} documents × 4 bytes) or rows (${queries[start]!.rows} × dim ${corpus.dim} × 4 ` +
+            `bytes) exceed the ${maxBinding}-byte storage binding limit; split the corpus into several uploads.`,
+        );
+      }
+      const batch = queries.slice(start, end);
+      const kernel = await kernelFor(corpus, batch);
+      latest = kernel.name;
+      await scoreBatch(kernel, batch, corpus, out.slice(start, end));
+      start = end;
+    }
+    return out;
   };
 
   return {
@@ -130,13 +296,38 @@ export async function createWebGpuEngine(md: MaxsimDevice, options: WebGpuEngine
       if (md.lostError !== undefined) throw md.lostError;
       if (corpus.gpu === undefined) throw new DestroyedError('Corpus');
       try {
-        return await scoreOnGpu(md, storage, maxPerDimension, queries, corpus.gpu);
+        return await scoreOnGpu(queries, corpus.gpu);
       } catch (err) {
         const lost = await lostFrom(err);
         if (lost !== undefined) throw lost;
         if (err instanceof MaxsimError) throw err;
         throw new GpuValidationError('reading scores back', err instanceof Error ? err.message : String(err));
       }
+    },
+    prepareTimedDispatch: async (queries, corpus) => {
+      const gpu = corpus.gpu;
+      if (gpu === undefined) throw new DestroyedError('Corpus');
+      const kernel = await kernelFor(gpu, queries);
+      const ws = new MaxsimWorkspace(md, 'maxsim timed');
+      let prepared: PreparedDispatch;
+      try {
+        prepared = await captureGpuErrors(md, 'preparing a timed dispatch', () =>
+          prepareDispatch(md, ws, kernel, gpu, queries, maxPerDimension),
+        );
+      } catch (err) {
+        ws.destroy();
+        throw err;
+      }
+      return {
+        variant: kernel.name,
+        scoresBytes: prepared.scoresBytes,
+        scores: ws.scores,
+        encode: (pass) => prepared.encode(pass),
+        destroy: () => {
+          for (const key of [...gpu.bindGroups.keys()]) if (key.endsWith(`|${ws.id}`)) gpu.bindGroups.delete(key);
+          ws.destroy();
+        },
+      };
     },
     release: (corpus) => {
       if (corpus.gpu !== undefined) destroyCorpus(corpus.gpu);
@@ -145,162 +336,46 @@ export async function createWebGpuEngine(md: MaxsimDevice, options: WebGpuEngine
     destroy: () => {
       if (destroyed) return;
       destroyed = true;
+      workspace.destroy();
       if (options.destroyDevice === true) md.destroy();
     },
   };
 }
 
-async function scoreOnGpu(
-  md: MaxsimDevice,
-  storage: DocStorage,
-  maxPerDimension: number,
-  queries: readonly TokenMatrix[],
-  corpus: GpuCorpus,
-): Promise<Float32Array[]> {
-  const n = corpus.count;
-  const out = queries.map(() => new Float32Array(n));
-  if (n === 0) return out;
-  const pipeline = await getMaxsimPipeline(md, storage);
-  const maxBinding = Math.min(md.limits.maxStorageBufferBindingSize, md.limits.maxBufferSize);
-  // As many queries per submit as the scores buffer and the query buffer allow.
-  for (let start = 0; start < queries.length; ) {
-    let end = start;
-    let rows = 0;
-    while (
-      end < queries.length &&
-      (end - start + 1) * n * 4 <= maxBinding &&
-      (rows + queries[end]!.rows) * corpus.dim * 4 <= maxBinding
-    ) {
-      rows += queries[end]!.rows;
-      end++;
-    }
-    if (end === start) {
-      throw new GpuLimitError(
-        `One query's scores (${n} documents × 4 bytes) or rows (${queries[start]!.rows} × dim ${corpus.dim} × 4 ` +
-          `bytes) exceed the ${maxBinding}-byte storage binding limit; split the corpus into several uploads.`,
-      );
-    }
-    await scoreBatch(md, pipeline, maxPerDimension, queries.slice(start, end), corpus, out.slice(start, end));
-    start = end;
+/** The variant named by `name` (undefined for `'auto'`), checked against the device's features. */
+function parseForcedVariant(name: string | undefined, md: MaxsimDevice, storage: Storage): Variant | undefined {
+  if (name === undefined || name === 'auto') return undefined;
+  const variant = typeof name === 'string' ? parseVariant(name) : undefined;
+  if (variant === undefined) {
+    throw new InvalidArgumentError(
+      `unknown WebGPU kernel variant ${JSON.stringify(name)}: expected 'auto', 'baseline' or ` +
+        `<${TILE_CONFIG_NAMES.join('|')}>[-f16math][-subgroup][@<workgroups>], e.g. 'q32' or 'q128-subgroup'`,
+    );
   }
-  return out;
-}
-
-async function scoreBatch(
-  md: MaxsimDevice,
-  pipeline: GPUComputePipeline,
-  maxPerDimension: number,
-  batch: readonly TokenMatrix[],
-  corpus: GpuCorpus,
-  out: Float32Array[],
-): Promise<void> {
-  const { device } = md;
-  const n = corpus.count;
-  const nq = batch.length;
-  const temporaries: GPUBuffer[] = [];
-  const buffer = (label: string, size: number, usage: number): GPUBuffer => {
-    const b = device.createBuffer({ label, size, usage });
-    temporaries.push(b);
-    return b;
-  };
-  try {
-    const { staging, mapped } = await captureGpuErrors(md, `scoring ${nq} queries against ${n} documents`, () => {
-      const dispatch = prepareMaxsimDispatch(md, pipeline, corpus, batch, maxPerDimension, buffer, 'maxsim');
-      const { scores, scoresBytes } = dispatch;
-      const staging = buffer('maxsim scores readback', scoresBytes, BUFFER_MAP_READ | BUFFER_COPY_DST);
-      const encoder = device.createCommandEncoder({ label: 'maxsim' });
-      const pass = encoder.beginComputePass({ label: 'maxsim' });
-      pass.setPipeline(pipeline);
-      dispatch.bindGroups.forEach((group, c) => {
-        pass.setBindGroup(0, group);
-        pass.dispatchWorkgroups(dispatch.grids[c]!.x, dispatch.grids[c]!.y);
-      });
-      pass.end();
-      encoder.copyBufferToBuffer(scores, 0, staging, 0, scoresBytes);
-      device.queue.submit([encoder.finish()]);
-      const mapped = staging.mapAsync(MAP_MODE_READ);
-      // When the error scopes report first, this map is abandoned (its buffer destroyed in `finally`) and its
-      // rejection is nobody's business; on the normal path it is awaited below and rejects there.
-      mapped.catch(() => undefined);
-      return { staging, mapped };
-    });
-    // Errors are checked before the mapped bytes are trusted: a failed dispatch leaves zeros behind.
-    await raceLost(md, mapped);
-    const all = new Float32Array(staging.getMappedRange().slice(0));
-    staging.unmap();
-    for (let i = 0; i < nq; i++) {
-      const row = out[i]!;
-      if (batch[i]!.rows === 0) continue; // a query with no rows scores 0 against everything, empty docs too
-      row.set(all.subarray(i * n, (i + 1) * n));
-      for (const e of corpus.emptyDocs) row[e] = EMPTY_DOCUMENT_SCORE;
-    }
-  } finally {
-    for (const b of temporaries) b.destroy();
-  }
-}
-
-/** The buffers and bind groups of one MaxSim dispatch over every chunk of a resident corpus. */
-export interface MaxsimDispatch {
-  /** `queries.length × corpus.count` raw scores, query-major. */
-  readonly scores: GPUBuffer;
-  readonly scoresBytes: number;
-  /** One bind group per corpus chunk, dispatched with the matching `grids` entry. */
-  readonly bindGroups: GPUBindGroup[];
-  readonly grids: { x: number; y: number }[];
+  // Dim 1 asks only about features (every config fits any device at the smallest dim).
+  const why = variantUnsupported(variant, md, storage, 1);
+  if (why !== undefined) throw new InvalidArgumentError(`WebGPU kernel variant '${name}' cannot run here: ${why}`);
+  return variant;
 }
 
 /**
- * Packs `queries` back to back, writes them, their row offsets and one `Params` block per chunk (at the
- * device's uniform offset alignment), creates the scores buffer and the per-chunk bind groups. Buffers come
- * from `buffer`, so the caller owns their lifetime. Shared by scoring and the kernel-only benchmark, so both
- * time and run exactly the same dispatch.
+ * True when f16 arithmetic is safe for this batch: every partial sum of a dot product is bounded by
+ * ||q|| · ||d|| ≤ ||q|| · sqrt(dim) · max|d|, which must stay well inside f16's range (2^14 of 65504), and every
+ * query value must fit f16.
  */
-export function prepareMaxsimDispatch(
-  md: MaxsimDevice,
-  pipeline: GPUComputePipeline,
-  corpus: GpuCorpus,
-  queries: readonly TokenMatrix[],
-  maxPerDimension: number,
-  buffer: (label: string, size: number, usage: number) => GPUBuffer,
-  label: string,
-): MaxsimDispatch {
-  const { device } = md;
-  const n = corpus.count;
-  const dim = corpus.dim;
-  const nq = queries.length;
-  const queryOffsets = new Uint32Array(nq + 1);
-  for (let i = 0; i < nq; i++) queryOffsets[i + 1] = queryOffsets[i]! + queries[i]!.rows;
-  const queryData = new Float32Array(Math.max(1, queryOffsets[nq]! * dim));
-  for (let i = 0; i < nq; i++) queryData.set(queries[i]!.data, queryOffsets[i]! * dim);
-  const align = md.limits.minUniformBufferOffsetAlignment;
-  const stride = Math.ceil(MAXSIM_PARAMS_BYTES / align) * align;
-  const params = new Uint32Array((Math.max(1, corpus.chunks.length) * stride) / 4);
-  const grids = corpus.chunks.map((chunk, c) => {
-    const grid = dispatchGrid(chunk.docCount * nq, maxPerDimension);
-    params.set([dim, chunk.docCount, nq, grid.x, chunk.firstDoc, n, corpus.rowWords, 0], (c * stride) / 4);
-    return grid;
-  });
-  const scoresBytes = Math.max(4, nq * n * 4);
-  const queryBuf = buffer(`${label} queries`, queryData.byteLength, BUFFER_STORAGE | BUFFER_COPY_DST);
-  const queryOffBuf = buffer(`${label} query offsets`, queryOffsets.byteLength, BUFFER_STORAGE | BUFFER_COPY_DST);
-  const paramBuf = buffer(`${label} params`, params.byteLength, BUFFER_UNIFORM | BUFFER_COPY_DST);
-  const scores = buffer(`${label} scores`, scoresBytes, BUFFER_STORAGE | BUFFER_COPY_SRC);
-  device.queue.writeBuffer(queryBuf, 0, queryData);
-  device.queue.writeBuffer(queryOffBuf, 0, queryOffsets);
-  device.queue.writeBuffer(paramBuf, 0, params);
-  const bindGroups = corpus.chunks.map((chunk, c) =>
-    device.createBindGroup({
-      label: `${label} chunk ${c}`,
-      layout: pipeline.getBindGroupLayout(0),
-      entries: [
-        { binding: 0, resource: { buffer: paramBuf, offset: c * stride, size: MAXSIM_PARAMS_BYTES } },
-        { binding: 1, resource: { buffer: chunk.docs } },
-        { binding: 2, resource: { buffer: chunk.offsets } },
-        { binding: 3, resource: { buffer: queryBuf } },
-        { binding: 4, resource: { buffer: queryOffBuf } },
-        { binding: 5, resource: { buffer: scores } },
-      ],
-    }),
-  );
-  return { scores, scoresBytes, bindGroups, grids };
+function f16MathInRange(batch: readonly TokenMatrix[], corpus: GpuCorpus): boolean {
+  const docNorm = Math.sqrt(corpus.dim) * corpus.maxAbs;
+  for (const q of batch) {
+    const { data, rows, dim } = q;
+    for (let r = 0; r < rows; r++) {
+      let sq = 0;
+      for (let k = 0; k < dim; k++) {
+        const v = data[r * dim + k]!;
+        if (Math.abs(v) >= 65504) return false;
+        sq += v * v;
+      }
+      if (Math.sqrt(sq) * docNorm >= F16_MATH_RANGE) return false;
+    }
+  }
+  return true;
 }

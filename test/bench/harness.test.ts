@@ -315,7 +315,7 @@ describe('report writers', () => {
     expect(md).toContain('| bytes float32 | 1.2 |');
     // numpy's own row appears at its largest document count; other rows carry numpy's p50 at their own count.
     expect(md).not.toMatch(/\| 88 of 1,000\* \| numpy/);
-    expect(md).toMatch(/\| webgpu-dawn \| llvmpipe \\\| mesa \(sw\) \| f16 \| 20† \|.*\| 0\.75 \| 0\.020 \|$/m);
+    expect(md).toMatch(/\| webgpu-dawn \| llvmpipe \\\| mesa \(sw\) \| f16 \| – \| 20† \|.*\| 0\.75 \| 0\.020 \|$/m);
   });
 
   it('writes a well-formed SVG: one bar per series and workload, log-scale gridlines, escaped text', () => {

@@ -180,7 +180,7 @@ describe('demo in Chromium with --enable-unsafe-webgpu (SwiftShader adapter)', (
     if (adapter.software) {
       expect(state.backendKind).toBe('cpu');
       // The label says why not WebGPU: info.fallbackReason.
-      expect(state.backend).toMatch(/^cpu · wasm-simd, \d+ threads? · not WebGPU: .*software/i);
+      expect(state.backend).toMatch(/^cpu · wasm-(relaxed-)?simd, \d+ threads? · not WebGPU: .*software/i);
       expect(state.notice).toMatch(new RegExp(`auto chose the CPU.*${adapter.name}.*software`, 'i'));
     } else {
       expect(state.backendKind).toBe('webgpu');
@@ -226,7 +226,7 @@ describe('demo in Chromium with --enable-unsafe-webgpu (SwiftShader adapter)', (
     const state = await rank(page, { query, documents: docs.join('\n'), 'backend-choice': 'cpu' });
     expect(state.error).toBeNull();
     expect(state.backendKind).toBe('cpu');
-    expect(state.backend).toMatch(/wasm-simd, [2-9] threads/);
+    expect(state.backend).toMatch(/wasm-(relaxed-)?simd, [2-9] threads/);
     const ref = reference(pageEmbedder, query, docs);
     expect(state.results).toHaveLength(docs.length);
     for (const r of state.results) expect(Math.abs(r.score - ref.scores[r.index]!)).toBeLessThan(SCORE_TOLERANCE);

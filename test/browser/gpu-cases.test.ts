@@ -1,16 +1,18 @@
 // The browser tier of the kernel tests: the shared case grid (test/support/kernel-cases.ts) scored by Chromium's
-// own WebGPU implementation (SwiftShader here, through --enable-unsafe-webgpu) on test/support/gpu-page, compared
-// here with the float64 reference under the same tolerances as the Dawn-on-Node tests (test/webgpu/engine.test.ts).
+// own WebGPU implementation (SwiftShader here, through --enable-unsafe-webgpu) on test/support/gpu-page, with
+// every kernel variant the adapter can run forced in turn, compared here with the float64 reference under the
+// same tolerances as the Dawn-on-Node tests (test/webgpu/engine.test.ts).
 import { rm } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { GpuCasesReport } from '../support/gpu-page/page.js';
+import type { GpuCasesReport, GpuPageFeatures } from '../support/gpu-page/page.js';
 import {
   caseData,
   compareScores,
   expectedScores,
+  F16_MATH_RELATIVE,
   F16_RELATIVE,
   F32_RELATIVE,
   KERNEL_CASES,
@@ -22,6 +24,7 @@ import {
   type ChromiumSession,
   type StaticServer,
 } from '../support/chromium.js';
+import { TILE_CONFIG_NAMES } from '../../src/webgpu/variants.js';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -29,7 +32,7 @@ let dist: string;
 let site: StaticServer;
 let chromium: ChromiumSession;
 let page: Page;
-let report: GpuCasesReport;
+let features: GpuPageFeatures;
 
 beforeAll(async () => {
   dist = await buildWithVite(resolve(repo, 'test/support/gpu-page/vite.config.ts'));
@@ -38,7 +41,7 @@ beforeAll(async () => {
   page = await chromium.newPage();
   await page.goto(`${site.url}index.html`, { waitUntil: 'load' });
   await page.waitForFunction(() => typeof window.runGpuCases === 'function', { timeout: 30_000 });
-  report = await page.evaluate(() => window.runGpuCases(['f32', 'f16']));
+  features = await page.evaluate(() => window.gpuFeatures());
 }, 120_000);
 
 afterAll(async () => {
@@ -49,28 +52,56 @@ afterAll(async () => {
 
 const decode = (v: number | string): number => (typeof v === 'number' ? v : Number(v));
 
-describe("GPU case grid in Chromium's WebGPU (SwiftShader)", () => {
-  it('ran on WebGPU (SwiftShader without a GPU), both precisions', () => {
-    expect(report.summary).toMatch(/^f32: webgpu.*; f16: webgpu/);
-    expect(report.results).toHaveLength(KERNEL_CASES.length * 2);
+/**
+ * Every variant there is, for each precision (the default choice, 'auto', for f32 only: it is q32 here); the ones
+ * the page's adapter cannot run (SwiftShader has subgroups but no shader-f16) are skipped.
+ */
+const VARIANTS: { precision: 'f32' | 'f16'; variant: string; relative: number }[] = [];
+for (const precision of ['f32', 'f16'] as const) {
+  const relative = precision === 'f32' ? F32_RELATIVE : F16_RELATIVE;
+  if (precision === 'f32') VARIANTS.push({ precision, variant: 'auto', relative });
+  VARIANTS.push({ precision, variant: 'baseline', relative });
+  for (const config of TILE_CONFIG_NAMES) {
+    for (const epi of ['', '-subgroup']) {
+      VARIANTS.push({ precision, variant: `${config}${epi}`, relative });
+      if (precision === 'f16')
+        VARIANTS.push({ precision, variant: `${config}-f16math${epi}`, relative: F16_MATH_RELATIVE });
+    }
+  }
+}
+
+describe("GPU case grid in Chromium's WebGPU (SwiftShader), every kernel variant", () => {
+  it('runs on a WebGPU adapter with subgroups (SwiftShader without a GPU)', () => {
+    expect(features.description).not.toBe('');
+    expect(features.subgroups).toBe(true);
   });
 
-  describe.each([
-    { precision: 'f32' as const, relative: F32_RELATIVE },
-    { precision: 'f16' as const, relative: F16_RELATIVE },
-  ])('precision $precision', ({ precision, relative }) => {
-    it.each(KERNEL_CASES)('$name', (c) => {
-      const result = report.results.find((r) => r.precision === precision && r.name === c.name);
-      expect(result, `no result for ${precision} ${c.name}`).toBeDefined();
-      expect(result!.error).toBeUndefined();
+  // One page call per variant: SwiftShader compiles a pipeline in seconds, and each variant compiles its own.
+  it.for(VARIANTS)('$precision $variant', { timeout: 180_000 }, async ({ precision, variant, relative }, ctx) => {
+    if ((variant.includes('subgroup') && !features.subgroups) || (variant.includes('f16math') && !features.shaderF16)) {
+      ctx.skip();
+      return;
+    }
+    const report: GpuCasesReport = await page.evaluate((p, v) => window.runGpuCases(p, v), precision, variant);
+    expect(report.summary).toMatch(new RegExp(`^${precision} ${variant}: webgpu`));
+    expect(report.summary).toContain(`kernel ${variant === 'auto' ? 'q32' : variant}`);
+    expect(report.results).toHaveLength(KERNEL_CASES.length);
+    for (const c of KERNEL_CASES) {
+      const result = report.results.find((r) => r.name === c.name)!;
+      expect(result.error, `${precision} ${variant} ${c.name}`).toBeUndefined();
       const { queries, docs } = caseData(c);
       const { expected, tolerance } = expectedScores(queries, docs, relative);
-      expect(result!.scores).toHaveLength(queries.length);
-      result!.scores!.forEach((row, i) => {
-        const problem = compareScores(row.map(decode), expected[i]!, tolerance[i]!, `${precision} query ${i}`);
+      expect(result.scores).toHaveLength(queries.length);
+      result.scores!.forEach((row, q) => {
+        const problem = compareScores(
+          row.map(decode),
+          expected[q]!,
+          tolerance[q]!,
+          `${precision} ${variant} ${c.name} query ${q}`,
+        );
         expect(problem, problem ?? '').toBeNull();
       });
-    });
+    }
   });
 
   it('nothing went wrong in the page', () => {

@@ -8,7 +8,12 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createCpuEngine, splitByTokens } from '../../src/cpu/engine.js';
 import type { CpuWorkerFactory } from '../../src/cpu/threads.js';
 import { CPU_WORKER_PROTOCOL, createCpuWorkerHandler } from '../../src/cpu/worker-protocol.js';
-import { createWasmCorpusSlice, compileMaxsimWasm, wasmSimdSupported } from '../../src/cpu/wasm-kernel.js';
+import {
+  createWasmCorpusSlice,
+  compileMaxsimWasm,
+  wasmRelaxedSimdSupported,
+  wasmSimdSupported,
+} from '../../src/cpu/wasm-kernel.js';
 import { createScorer, maxsimReference, MaxsimError, type Scorer, type TokenMatrix } from '../../src/index.js';
 import { packDocuments } from '../../src/core/packed-documents.js';
 import { createScorer as createNodeScorer, nodeCpuOptions } from '../../src/node.js';
@@ -70,11 +75,83 @@ describe('cpu wasm kernel', () => {
     for (const s of scorers) s.destroy();
   });
 
-  it('the committed embedded module is what wasm/maxsim.wat assembles to', async () => {
-    const { ts } = (await assembleMaxsim()) as { ts: string };
+  it('the committed embedded modules are what wasm/maxsim.wat assembles to (standard and relaxed SIMD)', async () => {
+    const { ts, relaxedTs } = (await assembleMaxsim()) as { ts: string; relaxedTs: string };
     const committed = await readFile(new URL('src/cpu/maxsim-wasm-bytes.ts', root), 'utf8');
     expect(committed === ts, 'src/cpu/maxsim-wasm-bytes.ts is stale: run `npm run build:wasm`').toBe(true);
+    const relaxed = await readFile(new URL('src/cpu/maxsim-relaxed-wasm-bytes.ts', root), 'utf8');
+    expect(relaxed === relaxedTs, 'src/cpu/maxsim-relaxed-wasm-bytes.ts is stale: run `npm run build:wasm`').toBe(true);
+    // Every multiply-add of the kernel's two inner loops (8 for token pairs, 4 for an odd last token).
+    expect(relaxedTs).toContain('12 f32x4.relaxed_madd');
   });
+
+  it('keeps the standard SIMD kernel where relaxed SIMD does not validate (Node 20 without its flag)', () => {
+    if (Number(process.versions.node.split('.')[0]) === 20) expect(wasmRelaxedSimdSupported()).toBe(false);
+    if (!wasmRelaxedSimdSupported()) expect(one.info.kernel).toBe('wasm-simd');
+  });
+
+  it('relaxed SIMD (f32x4.relaxed_madd) where it validates: chosen by auto, on the shared grid within the f32 bound of the reference and of the standard kernel, on 1 and 2 threads', async () => {
+    // A child Node with the flag (so this process keeps the default): it scores the grid with 'auto' and with
+    // 'wasm-simd', on 1 and 2 threads, and prints the scores; the comparison happens here.
+    const code = `
+      import { createScorer } from './dist/node.js';
+      let input = '';
+      for await (const chunk of process.stdin) input += chunk;
+      const cases = JSON.parse(input);
+      const out = {};
+      for (const [name, cpu] of [['auto-1', { threads: 1 }], ['auto-2', { threads: 2 }], ['simd-1', { threads: 1, kernel: 'wasm-simd' }]]) {
+        const s = await createScorer({ backend: 'cpu', cpu });
+        out[name] = { kernel: s.info.kernel, summary: s.info.summary, cases: [] };
+        for (const c of cases) {
+          const m = (x) => ({ data: Float32Array.from(x.data), rows: x.rows, dim: x.dim });
+          const scores = await s.score(c.queries.map(m), c.docs.map(m));
+          out[name].cases.push(scores.map((row) => Array.from(row, (v) => (Number.isFinite(v) ? v : String(v)))));
+        }
+        s.destroy();
+      }
+      process.stdout.write(JSON.stringify(out));`;
+    // A large ragged corpus too, so two threads each get a share.
+    const rand = seededRandom(77);
+    const big = { queries: [randomMatrix(rand, 32, 64)], docs: raggedCorpus(rand, 64) };
+    const inputs = [...KERNEL_CASES.map((c) => caseData(c)), big];
+    const plain = (m: TokenMatrix) => ({ data: Array.from(m.data), rows: m.rows, dim: m.dim });
+    const arg = JSON.stringify(inputs.map((c) => ({ queries: c.queries.map(plain), docs: c.docs.map(plain) })));
+    const child = spawn(process.execPath, ['--experimental-wasm-relaxed-simd', '--input-type=module', '-e', code], {
+      cwd: new URL('.', root),
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    child.stdin.end(arg);
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+    const exit = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect(exit, err).toBe(0);
+    const got = JSON.parse(out) as Record<string, { kernel: string; summary: string; cases: (number | string)[][][] }>;
+    expect(got['auto-1']!.kernel).toBe('wasm-relaxed-simd');
+    expect(got['auto-2']!.summary).toBe('cpu (wasm-relaxed-simd, 2 threads)');
+    expect(got['simd-1']!.kernel).toBe('wasm-simd');
+    inputs.forEach(({ queries, docs }, k) => {
+      const { expected, tolerance } = expectedScores(queries, docs, F32_RELATIVE);
+      queries.forEach((_, i) => {
+        const decode = (name: string) => got[name]!.cases[k]![i]!.map((v) => (typeof v === 'number' ? v : Number(v)));
+        for (const name of ['auto-1', 'auto-2', 'simd-1']) {
+          const problem = compareScores(decode(name), expected[i]!, tolerance[i]!, `${name} case ${k} query ${i}`);
+          expect(problem, problem ?? '').toBeNull();
+        }
+        // The two kernels agree within the same bound (FMA rounds once where mul + add rounds twice).
+        const same = compareScores(
+          decode('auto-1'),
+          decode('simd-1'),
+          tolerance[i]!,
+          `relaxed vs simd, case ${k} query ${i}`,
+        );
+        expect(same, same ?? '').toBeNull();
+        // Threads do not change the result: each document is scored whole by one thread.
+        expect(decode('auto-2')).toEqual(decode('auto-1'));
+      });
+    });
+  }, 60_000);
 
   it('runs WASM SIMD here and says so', () => {
     expect(wasmSimdSupported()).toBe(true);

@@ -73,6 +73,20 @@ export const F32_RELATIVE = 1e-5;
  */
 export const F16_RELATIVE = 2 ** -11 + F32_RELATIVE;
 
+const gamma = (n: number, u: number): number => (n * u) / (1 - n * u);
+
+/**
+ * f16 storage with f16 ARITHMETIC (the `-f16math` variants: the query rounded to f16 in the kernel, chains of
+ * KD / 2 = 16 f16 FMAs per lane, each two roundings, folded into f32 accumulators; max and sum in f32), round to
+ * nearest as every adapter here (and NVIDIA, AMD, Apple, Intel) does, u = 2^-11. Per dot product, relative to
+ * Σ_k |q_k d_k|: storage rounding u + query rounding u(1 + u) + the chains γ(32, u)(1 + u)^2, plus the f32 fold
+ * and sums (inside F32_RELATIVE). Underflow adds at most 2 dim 2^-25 per dot product, far inside the absolute
+ * floor of max(1, S). About 0.0169: f16 math trades ~35× the f16-storage error for twice the arithmetic rate.
+ * README "Accuracy" has the derivation and WGSL's stricter worst case.
+ */
+export const F16_MATH_RELATIVE =
+  2 ** -11 + 2 ** -11 * (1 + 2 ** -11) + gamma(32, 2 ** -11) * (1 + 2 ** -11) ** 2 + F32_RELATIVE;
+
 /**
  * int8 storage: per-row symmetric quantization. A document row d_t is stored as int8 × s_t, s_t = max|d_t| / 127,
  * rounded to nearest, so each value moves by at most e_t = s_t / 2 = max|d_t| / 254; a query row q_r is quantized

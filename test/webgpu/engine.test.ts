@@ -19,12 +19,16 @@ import type { MaxsimError } from '../../src/core/errors.js';
 import { packDocuments } from '../../src/core/packed-documents.js';
 import { createScorerFromEngine, type Scorer } from '../../src/core/scorer.js';
 import type { TokenMatrix } from '../../src/core/token-matrix.js';
-import { createMaxsimDevice, type MaxsimDevice } from '../../src/webgpu/device.js';
+import { adoptMaxsimDevice, createMaxsimDevice, type MaxsimDevice } from '../../src/webgpu/device.js';
+import { paddedRowWords, parseVariant, TILE_CONFIG_NAMES, variantUnsupported } from '../../src/webgpu/variants.js';
 import { createWebGpuEngine, type WebGpuEngineOptions } from '../../src/webgpu/engine.js';
+import { f16Bits } from '../../src/webgpu/corpus.js';
+import { clearTuningCache } from '../../src/webgpu/tuning.js';
 import {
   caseData,
   compareScores,
   expectedScores,
+  F16_MATH_RELATIVE,
   F16_RELATIVE,
   F32_RELATIVE,
   KERNEL_CASES,
@@ -54,20 +58,106 @@ function expectClose(actual: Float32Array[], queries: TokenMatrix[], docs: Token
   });
 }
 
-describe(`WebGPU scorer on ${icdName}`, () => {
-  describe.each([
-    { precision: 'f32' as const, nativeF16: true, relative: F32_RELATIVE },
-    { precision: 'f16' as const, nativeF16: true, relative: F16_RELATIVE },
-    { precision: 'f16' as const, nativeF16: false, relative: F16_RELATIVE },
-  ])('precision $precision (native f16: $nativeF16)', ({ precision, nativeF16, relative }) => {
+/**
+ * Every kernel variant this device can run, forced, with its storage and tolerance: the baseline (with native and
+ * packed f16 loads), each tiled config with each epilogue the device has, f32 and f16 storage, and f16 math where
+ * the device has shader-f16. The variant list is read from the device at registration time.
+ */
+function variantGrid(device: { shaderF16: boolean; subgroups: boolean }) {
+  const rows: { label: string; options: WebGpuEngineOptions; relative: number }[] = [];
+  const epilogues = device.subgroups ? ['', '-subgroup'] : [''];
+  for (const precision of ['f32', 'f16'] as const) {
+    const relative = precision === 'f32' ? F32_RELATIVE : F16_RELATIVE;
+    rows.push({ label: `${precision} baseline`, options: { precision, variant: 'baseline' }, relative });
+    if (precision === 'f16' && device.shaderF16) {
+      rows.push({
+        label: 'f16 baseline (packed loads)',
+        options: { precision, variant: 'baseline', nativeF16: false },
+        relative,
+      });
+    }
+    for (const config of TILE_CONFIG_NAMES) {
+      for (const epi of epilogues) {
+        rows.push({
+          label: `${precision} ${config}${epi}`,
+          options: { precision, variant: `${config}${epi}` },
+          relative,
+        });
+        if (precision === 'f16' && device.shaderF16) {
+          rows.push({
+            label: `f16 ${config}-f16math${epi}`,
+            options: { precision, f16Math: true, variant: `${config}-f16math${epi}` },
+            relative: F16_MATH_RELATIVE,
+          });
+        }
+      }
+    }
+  }
+  return rows;
+}
+
+// The adapter's features decide the grid; asked before the tests are registered (a probe device, destroyed).
+const gridDevice = await (async () => {
+  const probe = await createMaxsimDevice(await loadDawnGpu());
+  const f = { shaderF16: probe.features.shaderF16, subgroups: probe.features.subgroups };
+  probe.destroy();
+  return f;
+})();
+
+// Software adapters compile a pipeline in 0.1 s (lavapipe) to several seconds (SwiftShader, on a loaded 2-core
+// machine): the first case of each variant and dim class waits for its compile.
+describe(`WebGPU scorer on ${icdName}: every kernel variant on the shared case grid`, { timeout: 120_000 }, () => {
+  describe.each(variantGrid(gridDevice))('$label', ({ options, relative }) => {
+    let scorer: Scorer;
+    beforeAll(async () => {
+      scorer = await engineScorer(options);
+    });
+    afterAll(() => scorer?.destroy());
     it.each(KERNEL_CASES)('$name', async (c) => {
-      const scorer = await engineScorer({ precision, nativeF16 });
       const { queries, docs } = caseData(c);
       const corpus = await scorer.upload(docs);
       const scores = await scorer.score(queries, corpus);
       expectClose(scores, queries, docs, relative);
-      scorer.destroy();
+      expect(scorer.info.variant).toBe(options.variant);
+      corpus.destroy();
     });
+  });
+});
+
+describe(`WebGPU scorer on ${icdName}: variants under the default limits (16 KiB of workgroup memory)`, () => {
+  // An adopted device that asked for no limits: the tiled kernels fall back to smaller document groups or a
+  // streamed query block, and the configs that fit nowhere are refused with a reason.
+  it.each(['q32', 'q32t32', 'q64', 'q128', 'q64-f16math'])('%s', async (variant) => {
+    const device = await requestPlainDevice();
+    const small = adoptMaxsimDevice(device);
+    expect(small.limits.maxComputeWorkgroupStorageSize).toBe(16384);
+    const f16Math = variant.includes('f16math');
+    if (f16Math && !small.features.shaderF16) return;
+    const options: WebGpuEngineOptions = { variant, ...(f16Math ? { precision: 'f16', f16Math: true } : {}) };
+    const created = createWebGpuEngine(small, options);
+    const why = variantUnsupported(parseVariant(variant)!, small, f16Math ? 'f16' : 'f32', 1);
+    if (why !== undefined) {
+      // q64 and q128 with f32 tiles fit no layout in 16 KiB: refused at creation, saying why.
+      await expect(created).rejects.toMatchObject({
+        code: 'E_INVALID_ARGUMENT',
+        message: expect.stringContaining(why),
+      });
+      device.destroy();
+      return;
+    }
+    const scorer = createScorerFromEngine(await created);
+    for (const c of [KERNEL_CASES[4]!, KERNEL_CASES[5]!, KERNEL_CASES[7]!]) {
+      const { queries, docs } = caseData(c);
+      const got = await scorer.score(queries, docs).catch((e: unknown) => e);
+      if (got instanceof Error) {
+        // A config may fit at one dim and not another (the query block grows with dim): a typed refusal.
+        expect((got as MaxsimError).code).toBe('E_INVALID_ARGUMENT');
+        continue;
+      }
+      expectClose(got as Float32Array[], queries, docs, f16Math ? F16_MATH_RELATIVE : F32_RELATIVE);
+    }
+    scorer.destroy();
+    device.destroy();
   });
 });
 
@@ -120,13 +210,198 @@ describe(`WebGPU scorer on ${icdName}: limits, properties, faults`, () => {
   });
 
   it('splits workgroup counts over the per-dimension limit across x and y', async () => {
-    const { queries, docs } = caseData({ name: 'grid', dim: 3, queryRows: [2, 1, 3], docRows: [1, 2, 0, 4, 5, 1, 2] });
-    const capped = await engineScorer({ maxWorkgroupsPerDimension: 5 }); // 21 workgroups → a 5 × 5 grid
-    expectClose(await capped.score(queries, docs), queries, docs, F32_RELATIVE);
-    capped.destroy();
-    const tooSmall = await engineScorer({ maxWorkgroupsPerDimension: 4 }); // 4 × 4 < 21: a typed error
-    await expect(tooSmall.score(queries, docs)).rejects.toBeInstanceOf(GpuLimitError);
-    tooSmall.destroy();
+    // Baseline: one workgroup per (document, query) pair, 7 × 3 = 21. Tiled (q32): one per document group and
+    // query group; documents of 40 tokens are a group each (two would pass 64 tokens), 21 groups × 1 query group.
+    const baseline = caseData({ name: 'grid', dim: 3, queryRows: [2, 1, 3], docRows: [1, 2, 0, 4, 5, 1, 2] });
+    const tiled = caseData({ name: 'grid', dim: 3, queryRows: [2, 1, 3], docRows: Array(21).fill(40) });
+    for (const [variant, { queries, docs }] of [
+      ['baseline', baseline],
+      ['q32', tiled],
+    ] as const) {
+      const capped = await engineScorer({ variant, maxWorkgroupsPerDimension: 5 }); // 21 workgroups → a 5 × 5 grid
+      expectClose(await capped.score(queries, docs), queries, docs, F32_RELATIVE);
+      capped.destroy();
+      const tooSmall = await engineScorer({ variant, maxWorkgroupsPerDimension: 4 }); // 4 × 4 < 21: a typed error
+      await expect(tooSmall.score(queries, docs), variant).rejects.toBeInstanceOf(GpuLimitError);
+      tooSmall.destroy();
+    }
+  });
+
+  it('creates no buffer and no bind group in steady-state score() calls (buffers reused, grown when needed)', async () => {
+    // Count what the engine asks of the device: wrap createBuffer and createBindGroup (own properties shadowing
+    // the prototype's methods, deleted afterwards).
+    const { device } = md;
+    const counts = { createBuffer: 0, createBindGroup: 0 };
+    for (const name of ['createBuffer', 'createBindGroup'] as const) {
+      const original = device[name].bind(device) as (d: never) => unknown;
+      (device as unknown as Record<string, unknown>)[name] = (d: never) => {
+        counts[name]++;
+        return original(d);
+      };
+    }
+    try {
+      for (const precision of ['f32', 'f16'] as const) {
+        const scorer = createScorerFromEngine(await createWebGpuEngine(md, { precision }));
+        const { queries, docs } = caseData({
+          name: 'steady',
+          dim: 64,
+          queryRows: [32, 7],
+          docRows: [90, 3, 0, 200, 17],
+        });
+        const corpus = await scorer.upload(docs);
+        await scorer.score(queries, corpus); // first call: workspace buffers, document groups, bind groups
+        await scorer.score(queries, corpus);
+        const before = { ...counts };
+        for (let i = 0; i < 5; i++) {
+          const scores = await scorer.score(i % 2 === 0 ? queries : [queries[1]!], corpus);
+          expectClose(
+            scores,
+            i % 2 === 0 ? queries : [queries[1]!],
+            docs,
+            precision === 'f32' ? F32_RELATIVE : F16_RELATIVE,
+          );
+        }
+        expect(counts, precision).toEqual(before);
+        // A bigger batch grows the buffers once; after that, steady again.
+        const more = [...queries, ...queries, ...queries];
+        await scorer.score(more, corpus);
+        const grown = { ...counts };
+        expect(grown.createBuffer).toBeGreaterThan(before.createBuffer);
+        await scorer.score(more, corpus);
+        await scorer.score(queries, corpus);
+        expect(counts, `${precision} after growing`).toEqual(grown);
+        scorer.destroy();
+      }
+    } finally {
+      delete (device as unknown as Record<string, unknown>).createBuffer;
+      delete (device as unknown as Record<string, unknown>).createBindGroup;
+    }
+  }, 120_000);
+
+  it('converts f16 documents on the GPU bit-identically to the host conversion (padding rows to 8 halves)', async () => {
+    const random = seededRandom(21);
+    for (const dim of [3, 16, 33, 128]) {
+      const docs = [randomMatrix(random, 5, dim), randomMatrix(random, 0, dim), randomMatrix(random, 70, dim)];
+      // Values that exercise rounding: ties, subnormal halves, the largest finite half, tiny f32 values, -0.
+      const special = [1 + 2 ** -11, 1 + 3 * 2 ** -11, 2 ** -24, 3 * 2 ** -26, 65504, -65519, 1e-30, -0, 2 ** -14];
+      special.forEach((v, i) => {
+        docs[2]!.data[i % docs[2]!.data.length] = v;
+      });
+      const engine = await createWebGpuEngine(md, { precision: 'f16' });
+      const corpus = await engine.upload(packDocuments(docs));
+      const chunk = corpus.gpu!.chunks[0]!;
+      const words = paddedRowWords('f16', dim);
+      const readback = md.device.createBuffer({ size: chunk.docs.size, usage: 0x1 | 0x8 });
+      const encoder = md.device.createCommandEncoder();
+      encoder.copyBufferToBuffer(chunk.docs, 0, readback, 0, chunk.docs.size);
+      md.device.queue.submit([encoder.finish()]);
+      await readback.mapAsync(0x1);
+      const got = new Uint32Array(readback.getMappedRange().slice(0));
+      readback.destroy();
+      const want = new Uint32Array(got.length);
+      let row = 0;
+      for (const doc of docs) {
+        for (let r = 0; r < doc.rows; r++, row++) {
+          for (let k = 0; k < dim; k++) {
+            want[row * words + (k >> 1)]! |= f16Bits(doc.data[r * dim + k]!) << (16 * (k & 1));
+          }
+        }
+      }
+      expect(got, `dim ${dim}`).toEqual(want);
+      engine.release(corpus);
+      engine.destroy();
+    }
+  });
+
+  it('refuses values beyond f16 range at upload with InvalidTokenMatrixError, before allocating', async () => {
+    const scorer = await engineScorer({ precision: 'f16' });
+    const doc: TokenMatrix = { data: new Float32Array([1, -70000, 0.5, 2]), rows: 2, dim: 2 };
+    await expect(scorer.upload([doc])).rejects.toMatchObject({
+      code: 'E_INVALID_MATRIX',
+      message: expect.stringMatching(/70000 does not fit in f16 storage/),
+    });
+    // 65519 still rounds to 65504: accepted.
+    const ok: TokenMatrix = { data: new Float32Array([65519, 0]), rows: 1, dim: 2 };
+    const [[s]] = (await scorer.score([{ data: new Float32Array([1, 0]), rows: 1, dim: 2 }], [ok])) as [Float32Array];
+    expect(s).toBe(65504);
+    scorer.destroy();
+  });
+
+  it('uses f32 math for a call whose values could overflow f16 arithmetic, and says so', async () => {
+    if (!md.features.shaderF16) return;
+    const scorer = await engineScorer({ precision: 'f16', f16Math: true });
+    const random = seededRandom(4);
+    const docs = [randomMatrix(random, 10, 16), randomMatrix(random, 3, 16)];
+    const small = [randomMatrix(random, 4, 16)];
+    const big: TokenMatrix[] = [{ data: small[0]!.data.map((v) => v * 30_000), rows: 4, dim: 16 }];
+    const corpus = await scorer.upload(docs);
+    expectClose(await scorer.score(small, corpus), small, docs, F16_MATH_RELATIVE);
+    expect(scorer.info.variant).toMatch(/-f16math/);
+    expectClose(await scorer.score(big, corpus), big, docs, F16_RELATIVE);
+    expect(scorer.info.variant).not.toMatch(/f16math/);
+    expect(scorer.info.variantChoices?.some((c) => c.note?.includes('too large for f16 math'))).toBe(true);
+    scorer.destroy();
+  });
+
+  it('tunes variants once per adapter and kind of call when asked (timestamp queries), and reports the choice', async () => {
+    clearTuningCache();
+    const tuning = { flop: 2e6, maxBytes: 1 << 20, rounds: 2, minPassMs: 0.5, budgetMs: 20_000 };
+    const scorer = await engineScorer({ tune: true, tuning });
+    expect(scorer.info.variant).toBeUndefined();
+    const { queries, docs } = caseData({ name: 'tune', dim: 32, queryRows: [32], docRows: [40, 300, 7] });
+    const corpus = await scorer.upload(docs);
+    expectClose(await scorer.score(queries, corpus), queries, docs, F32_RELATIVE);
+    const [choice] = scorer.info.variantChoices!;
+    expect(choice).toMatchObject({ key: 'f32 dim≤64 queries=1 long-docs', how: 'tuned' });
+    const measured = Object.keys(choice!.timingsMs!);
+    // One query of 32 rows: q32 and q32t32 (each epilogue the device has) and the baseline; not q64 or q128.
+    expect(measured).toContain('q32');
+    expect(measured).toContain('baseline');
+    expect(measured.some((v) => v.startsWith('q128'))).toBe(false);
+    expect(choice!.variant).toBe(measured.reduce((a, b) => (choice!.timingsMs![a]! <= choice!.timingsMs![b]! ? a : b)));
+    expect(scorer.info.variant).toBe(choice!.variant);
+    expect(scorer.info.summary).toContain(`kernel ${choice!.variant}`);
+    // Another scorer on the same adapter reuses the decision: no second tuning.
+    const other = await engineScorer({ tune: true, tuning });
+    const t0 = performance.now();
+    expectClose(await other.score(queries, docs), queries, docs, F32_RELATIVE);
+    expect(other.info.variantChoices![0]).toEqual(choice);
+    expect(performance.now() - t0).toBeLessThan(5000);
+    other.destroy();
+    scorer.destroy();
+    clearTuningCache();
+  }, 60_000);
+
+  it('takes the default variant on a software adapter without tuning, and forces a named one', async () => {
+    const scorer = await engineScorer();
+    const { queries, docs } = caseData(KERNEL_CASES[5]!);
+    await scorer.score(queries, docs);
+    expect(scorer.info.variantChoices).toEqual([
+      { key: 'f32 dim≤128 queries=1 long-docs', variant: 'q32', how: 'default', note: 'software adapter: not tuned' },
+    ]);
+    scorer.destroy();
+    await expect(engineScorer({ variant: 'q48' })).rejects.toMatchObject({ code: 'E_INVALID_ARGUMENT' });
+    await expect(engineScorer({ variant: 'q32-f16math' })).rejects.toMatchObject({
+      code: 'E_INVALID_ARGUMENT',
+      message: expect.stringMatching(/f16 math needs f16 document storage/),
+    });
+    await expect(engineScorer({ f16Math: true })).rejects.toMatchObject({ code: 'E_INVALID_ARGUMENT' });
+  });
+
+  it('walks document groups in a persistent loop when workgroups are capped (q32@3 on a 2 × 2 grid)', async () => {
+    // 3 working workgroups per chunk for a corpus of many groups, on a grid of 4 (one surplus workgroup that must
+    // return at once); several queries, ragged documents, several chunks.
+    const { queries, docs } = caseData({
+      name: 'persistent',
+      dim: 24,
+      queryRows: [5, 32, 1],
+      docRows: [70, 1, 0, 3, 64, 65, 9, 130, 2, 2, 2, 40],
+    });
+    for (const variant of ['q32@3', 'q128@3']) {
+      const scorer = await engineScorer({ variant, maxWorkgroupsPerDimension: 2, chunkBytes: 150 * 32 * 4 });
+      expectClose(await scorer.score(queries, docs), queries, docs, F32_RELATIVE);
+      scorer.destroy();
+    }
   });
 
   // Registered for lavapipe only: SwiftShader spends ~3 ms per workgroup even when it returns at once

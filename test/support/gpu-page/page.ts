@@ -1,13 +1,16 @@
 // The browser tier of the GPU tests: the same case grid and seeds as the Dawn-on-Node tests
-// (test/webgpu/engine.test.ts), scored by Chromium's WebGPU through the public API. The page only scores; the
-// Node side rebuilds the inputs from the same seeds and compares with the float64 reference, so the yardstick
-// never runs on the implementation under test.
+// (test/webgpu/engine.test.ts), scored by Chromium's WebGPU through the public API, once per kernel variant the
+// adapter can run (forced with `webgpu: { variant }`). The page only scores; the Node side rebuilds the inputs
+// from the same seeds and compares with the float64 reference, so the yardstick never runs on the implementation
+// under test.
 import { createScorer } from 'webgpu-maxsim';
 import { caseData, KERNEL_CASES } from '../kernel-cases.js';
 
 /** One case's scores, one array per query; non-finite values as strings (JSON has no -Infinity). */
 export interface GpuCaseResult {
   readonly precision: 'f32' | 'f16';
+  /** The variant forced (`'auto'` for none). */
+  readonly variant: string;
   readonly name: string;
   readonly scores?: (number | string)[][];
   readonly error?: string;
@@ -18,45 +21,67 @@ export interface GpuCasesReport {
   readonly results: GpuCaseResult[];
 }
 
+/** What the page's adapter offers, for the variant list. */
+export interface GpuPageFeatures {
+  readonly shaderF16: boolean;
+  readonly subgroups: boolean;
+  readonly description: string;
+}
+
 declare global {
   interface Window {
-    runGpuCases(precisions?: readonly ('f32' | 'f16')[]): Promise<GpuCasesReport>;
+    gpuFeatures(): Promise<GpuPageFeatures>;
+    runGpuCases(precision: 'f32' | 'f16', variant?: string): Promise<GpuCasesReport>;
   }
 }
 
 const log = document.getElementById('log')!;
 
-window.runGpuCases = async (precisions = ['f32', 'f16']) => {
+window.gpuFeatures = async () => {
+  const adapter = await navigator.gpu.requestAdapter({ powerPreference: 'high-performance' });
+  if (adapter === null) throw new Error('no WebGPU adapter');
+  return {
+    shaderF16: adapter.features.has('shader-f16'),
+    subgroups: adapter.features.has('subgroups'),
+    description: adapter.info.description || adapter.info.architecture,
+  };
+};
+
+window.runGpuCases = async (precision, variant = 'auto') => {
   const results: GpuCaseResult[] = [];
-  const summaries: string[] = [];
-  for (const precision of precisions) {
-    const scorer = await createScorer({ backend: 'webgpu', precision, fallback: 'none' });
-    summaries.push(`${precision}: ${scorer.info.summary}`);
-    try {
-      for (const c of KERNEL_CASES) {
-        const { queries, docs } = caseData(c);
-        try {
-          const corpus = await scorer.upload(docs);
-          const scores = await scorer.score(queries, corpus);
-          corpus.destroy();
-          results.push({
-            precision,
-            name: c.name,
-            scores: scores.map((row) => Array.from(row, (v) => (Number.isFinite(v) ? v : String(v)))),
-          });
-          log.textContent += `ok   ${precision} ${c.name}\n`;
-        } catch (err) {
-          results.push({
-            precision,
-            name: c.name,
-            error: err instanceof Error ? `${err.name}: ${err.message}` : String(err),
-          });
-          log.textContent += `FAIL ${precision} ${c.name}: ${String(err)}\n`;
-        }
+  const f16Math = variant.includes('-f16math');
+  const scorer = await createScorer({
+    backend: 'webgpu',
+    precision,
+    fallback: 'none',
+    webgpu: { variant, ...(f16Math ? { f16Math } : {}) },
+  });
+  try {
+    for (const c of KERNEL_CASES) {
+      const { queries, docs } = caseData(c);
+      try {
+        const corpus = await scorer.upload(docs);
+        const scores = await scorer.score(queries, corpus);
+        corpus.destroy();
+        results.push({
+          precision,
+          variant,
+          name: c.name,
+          scores: scores.map((row) => Array.from(row, (v) => (Number.isFinite(v) ? v : String(v)))),
+        });
+        log.textContent += `ok   ${precision} ${variant} ${c.name}\n`;
+      } catch (err) {
+        results.push({
+          precision,
+          variant,
+          name: c.name,
+          error: err instanceof Error ? `${err.name}: ${err.message}` : String(err),
+        });
+        log.textContent += `FAIL ${precision} ${variant} ${c.name}: ${String(err)}\n`;
       }
-    } finally {
-      scorer.destroy();
     }
+    return { summary: `${precision} ${variant}: ${scorer.info.summary}`, results };
+  } finally {
+    scorer.destroy();
   }
-  return { summary: summaries.join('; '), results };
 };
