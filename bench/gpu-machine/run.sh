@@ -9,7 +9,8 @@
 #
 # With the device tool: run(command: 'bash bench/gpu-machine/run.sh "$OUT"', carry: ['bench/gpu-machine/bundle'],
 # timeout_s: 540). Environment knobs: SCALE (--scale-docs, default 1 = the full workloads), RUNS (default 20),
-# WORKLOADS (default "W1 W2 W5 W0 W4", space-separated), VARIANTS, BACKENDS (default webgpu plus numpy when python3 imports it), BUNDLED_VULKAN=1
+# WORKLOADS (default "W1 W2 W5 W0 W4", space-separated), DEADLINE_S (start no workload after this many
+# seconds of benchmarks, so a device time limit still leaves the summary), VARIANTS, BACKENDS (default webgpu plus numpy when python3 imports it), BUNDLED_VULKAN=1
 # (use the bundled loader even where the system has one), REQUIRE_GPU=1 (default when nvidia-smi exists: stop if
 # Dawn's adapter is a software one), EXTRA_ARGS (more `webgpu-maxsim bench` options).
 #
@@ -140,7 +141,12 @@ fi
 variants="${VARIANTS:-auto,baseline,q32,q128,auto-f16math}"
 mkdir -p "$work/reports"
 # One bench process per workload: a run cut short by the device's time limit keeps the workloads already done.
+started=$SECONDS
 for w in ${WORKLOADS:-W1 W2 W5 W0 W4}; do
+  if [[ -n "${DEADLINE_S:-}" ]] && (( SECONDS - started > DEADLINE_S )); then
+    echo "run.sh: past DEADLINE_S=${DEADLINE_S}s; $w and the workloads after it are not run"
+    break
+  fi
   echo "== $w on $backends, f32 and f16, variants $variants, scale ${SCALE:-1}, ${RUNS:-20} runs ($(date -u +%T))"
   # shellcheck disable=SC2086 # EXTRA_ARGS is a list of options
   (cd "$work/app" && "$node" dist/cli.js bench \
