@@ -99,7 +99,8 @@ export class MaxsimWorkspace {
     this.#queryOffsets =
       grow(this.#queryOffsets, offsetBytes, BUFFER_STORAGE | BUFFER_COPY_DST, 'query offsets') ?? this.#queryOffsets;
     this.#params = grow(this.#params, paramBytes, BUFFER_UNIFORM | BUFFER_COPY_DST, 'params') ?? this.#params;
-    this.#scores = grow(this.#scores, scoresBytes, BUFFER_STORAGE | BUFFER_COPY_SRC, 'scores') ?? this.#scores;
+    this.#scores =
+      grow(this.#scores, scoresBytes, BUFFER_STORAGE | BUFFER_COPY_SRC | BUFFER_COPY_DST, 'scores') ?? this.#scores;
   }
 
   /** Host scratch of at least `n` floats / words (grown, never shrunk). */
