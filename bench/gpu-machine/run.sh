@@ -10,7 +10,8 @@
 # With the device tool: run(command: 'bash bench/gpu-machine/run.sh "$OUT"', carry: ['bench/gpu-machine/bundle'],
 # timeout_s: 540). Environment knobs: SCALE (--scale-docs, default 1 = the full workloads), RUNS (default 20),
 # WORKLOADS (default "W1 W2 W5 W0 W4", space-separated), DEADLINE_S (start no workload after this many
-# seconds of benchmarks, so a device time limit still leaves the summary), VARIANTS, BACKENDS (default webgpu plus numpy when python3 imports it), BUNDLED_VULKAN=1
+# seconds of benchmarks, so a device time limit still leaves the summary), VARIANTS, PRECISIONS (default f32,f16),
+# NO_TORCH=1 (skip the PyTorch peer), MAXSIM_BENCH_DAWN_FLAGS (Dawn flags for experiments), BACKENDS (default webgpu plus numpy when python3 imports it), BUNDLED_VULKAN=1
 # (use the bundled loader even where the system has one), REQUIRE_GPU=1 (default when nvidia-smi exists: stop if
 # Dawn's adapter is a software one), EXTRA_ARGS (more `webgpu-maxsim bench` options).
 #
@@ -129,7 +130,7 @@ if [[ "$require_gpu" == 1 && "$adapter_json" == *'"software":true'* ]]; then
   exit 2
 fi
 
-if command -v python3 >/dev/null 2>&1 && python3 -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
+if [[ "${NO_TORCH:-0}" != 1 ]] && command -v python3 >/dev/null 2>&1 && python3 -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
   echo "== PyTorch CUDA MaxSim on the W1/W2/W5 shapes (the on-device peer; CUDA events)"
   timeout 120 python3 "$here/torch_maxsim.py" | tee "$out/torch-peer.jsonl" || echo "run.sh: the PyTorch peer failed; going on"
 fi
@@ -147,10 +148,10 @@ for w in ${WORKLOADS:-W1 W2 W5 W0 W4}; do
     echo "run.sh: past DEADLINE_S=${DEADLINE_S}s; $w and the workloads after it are not run"
     break
   fi
-  echo "== $w on $backends, f32 and f16, variants $variants, scale ${SCALE:-1}, ${RUNS:-20} runs ($(date -u +%T))"
+  echo "== $w on $backends, ${PRECISIONS:-f32,f16}, variants $variants, scale ${SCALE:-1}, ${RUNS:-20} runs ($(date -u +%T))"
   # shellcheck disable=SC2086 # EXTRA_ARGS is a list of options
   (cd "$work/app" && "$node" dist/cli.js bench \
-    --workload "$w" --backend "$backends" --precision f32,f16 --variants "$variants" \
+    --workload "$w" --backend "$backends" --precision "${PRECISIONS:-f32,f16}" --variants "$variants" \
     --scale-docs "${SCALE:-1}" --runs "${RUNS:-20}" --budget "${BUDGET:-20}" --threads "$(nproc)" \
     --json "$work/reports/$w.json" --markdown "$work/reports/$w.md" ${EXTRA_ARGS:-} --quiet) ||
     echo "run.sh: the $w bench failed (exit $?); going on with the next workload"
