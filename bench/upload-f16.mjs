@@ -15,6 +15,7 @@ const docs = Array.from({ length: count }, () => {
   for (let i = 0; i < data.length; i++) data[i] = random() * 2 - 1;
   return { data, rows: 300, dim: 128 };
 });
+const probe = { data: docs[0].data.slice(0, 128), rows: 1, dim: 128 };
 const scorers = {
   f32: await createScorer({ backend: 'webgpu', precision: 'f32', fallback: 'none' }),
   f16: await createScorer({ backend: 'webgpu', precision: 'f16', fallback: 'none' }),
@@ -28,9 +29,12 @@ for (let round = 0; round < rounds + 1; round++) {
   for (const p of round % 2 === 0 ? ['f32', 'f16'] : ['f16', 'f32']) {
     const t0 = performance.now();
     const corpus = await scorers[p].upload(docs);
-    // Resident means usable: one score waits for the upload's GPU work to finish.
-    await scorers[p].score([docs[0]], corpus);
-    t[p] = performance.now() - t0;
+    // Resident means usable: a score waits for the upload's GPU work (writes, f16 conversion) to finish. A one-row
+    // query keeps that score small, and the same score again on the resident corpus is subtracted.
+    await scorers[p].score([probe], corpus);
+    const t1 = performance.now();
+    await scorers[p].score([probe], corpus);
+    t[p] = t1 - t0 - (performance.now() - t1);
     corpus.destroy();
   }
   if (round === 0) continue; // warm-up: pipeline compiles
