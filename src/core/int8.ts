@@ -28,7 +28,6 @@ export function checkInt8Dim(dim: number): void {
   }
 }
 
-
 /**
  * The float32 scale of `data[start, end)`: max |x| / 127 (or / `levels`), rounded to float32 (the value a file
  * stores, and the one quantization divides by, so decoding multiplies by exactly what encoding divided by).
