@@ -110,7 +110,7 @@ describe(`WebGPU int8 storage on ${icdName}`, { timeout: 180_000 }, () => {
         const docs = randomDocs(rand, 16, 0, 90, dim);
         const queries = [0, 1, 5, 33].map((rows) => randomMatrix(rand, rows, dim));
         const [a, b] = await Promise.all([packed.score(queries, docs), unpacked.score(queries, docs)]);
-        queries.forEach((_, i) => expectBitIdentical(a[i]!, b[i]!, `${variant} d=${dim}, query ${i}`));
+        for (let i = 0; i < queries.length; i++) expectBitIdentical(a[i]!, b[i]!, `${variant} d=${dim}, query ${i}`);
         const { expected, tolerance } = expectedScores(queries, docs, { queryLevels: 127 });
         a.forEach((row, i) => {
           const problem = compareScores(row, expected[i]!, tolerance[i]!, `${variant} d=${dim}, query ${i}`);
@@ -197,7 +197,7 @@ describe(`WebGPU int8 storage on ${icdName}`, { timeout: 180_000 }, () => {
     const chunked = await int8Scorer({ chunkBytes: 70 * 32 }); // rows of 32 bytes: one to three documents a chunk
     const a = await whole.score(queries, docs);
     const b = await chunked.score(queries, docs);
-    queries.forEach((_, i) => expectBitIdentical(a[i]!, b[i]!, `query ${i}`));
+    for (let i = 0; i < queries.length; i++) expectBitIdentical(a[i]!, b[i]!, `query ${i}`);
     whole.destroy();
     chunked.destroy();
   });
