@@ -75,7 +75,12 @@ export interface UploadOptions {
  * @example
  * planChunks(new Uint32Array([0, 300, 600]), 512, 200_000); // two chunks of one document each
  */
-export function planChunks(rowOffsets: Uint32Array, rowBytes: number, maxChunkBytes: number): ChunkPlan[] {
+export function planChunks(
+  rowOffsets: Uint32Array,
+  rowBytes: number,
+  maxChunkBytes: number,
+  storage: Storage = 'f32',
+): ChunkPlan[] {
   const count = rowOffsets.length - 1;
   const plans: ChunkPlan[] = [];
   let firstDoc = 0;
@@ -94,8 +99,8 @@ export function planChunks(rowOffsets: Uint32Array, rowBytes: number, maxChunkBy
       throw new GpuLimitError(
         `Document ${firstDoc} has ${rows} tokens × ${rowBytes} bytes per token = ${rows * rowBytes} bytes, more ` +
           `than one GPU storage binding may hold here (${maxChunkBytes} bytes: maxStorageBufferBindingSize / ` +
-          "maxBufferSize). Split the document, use precision: 'f16' (half the bytes), pass a device with larger " +
-          "limits, or use backend: 'cpu'.",
+          `maxBufferSize). Split the document, ${storage === 'f32' ? "use precision: 'f16' (half the bytes), " : ''}` +
+          "pass a device with larger limits, or use backend: 'cpu'.",
       );
     }
     plans.push({ firstDoc, docCount: end - firstDoc, firstRow, rowCount: rowOffsets[end]! - firstRow });
@@ -134,7 +139,7 @@ export async function uploadCorpus(
   const rowBytes = rowWords * 4;
   const limit = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize, options.chunkBytes ?? Infinity);
   const maxChunkBytes = Math.floor(limit / 16) * 16;
-  const plans = planChunks(packed.rowOffsets, rowBytes, maxChunkBytes);
+  const plans = planChunks(packed.rowOffsets, rowBytes, maxChunkBytes, storage);
   const sourceRowBytes = Math.max(4, dim * 4);
   const sliceRows = Math.max(
     1,
