@@ -8,10 +8,11 @@
 // Bindings (group 0):
 //   1 docs : storage, read, array<vec4<u32>> — as tiled-docs-f16.wgsl: word w holds dims 2w, 2w + 1; row_words
 //            is ceil(dim / 2) rounded up to a multiple of 4, the padding zero.
+//   3 queries : storage, read, array<f32> — query rows back to back, `dim` floats each (not padded).
 // Overrides: none (uses the body's KD, TQ, TTH, QSTRIDE, DSTRIDE).
-// Provides: DocUnit, UNIT_DIMS, doc_fetch, doc_zero, doc_store, queries (binding 3, array<f32>), TileUnit,
-// TILE_DIMS, query_unit, compute_chunk, and the hooks AccUnit, acc_zero, fold_scales, acc_value, row_scale.
-// Uses from the body: params, queries, q_tile, doc_tile, QSTRIDE, DSTRIDE, KD, TQ, TTH, RQ.
+// Provides: DocUnit, UNIT_DIMS, doc_fetch, doc_zero, doc_store, queries, TileUnit, TILE_DIMS, query_unit,
+// compute_chunk, and the body's hooks AccUnit, acc_zero, fold_scales, acc_value, row_scale (identities).
+// Uses from the body: params, q_tile, doc_tile, QSTRIDE, DSTRIDE, KD, TQ, TTH, RQ.
 
 enable f16;
 

@@ -6,7 +6,7 @@
 // Overrides: none (uses the body's KD, TQ, TTH, QSTRIDE, DSTRIDE).
 // Provides: queries, TileUnit (one workgroup-tile element = 4 dims as vec4<f32>), TILE_DIMS, query_unit,
 // compute_chunk, and the body's hooks AccUnit, acc_zero, fold_scales, acc_value, row_scale (identities).
-// Uses from the body: params, queries, q_tile, doc_tile, QSTRIDE, DSTRIDE, KD, TQ, TTH, RQ.
+// Uses from the body: params, q_tile, doc_tile, QSTRIDE, DSTRIDE, KD, TQ, TTH, RQ.
 
 @group(0) @binding(3) var<storage, read> queries: array<f32>;
 
