@@ -431,9 +431,12 @@ export async function runBenchmarks(options: BenchOptions): Promise<BenchReport>
   }
   if (results.some((r) => r.shrinkNote !== '')) {
     notes.push(
-      'Some workloads ran on fewer documents than performance.md defines (docs column; the JSON has each ' +
+      'Some workloads ran on fewer documents than docs/benchmarks.md defines (docs column; the JSON has each ' +
         `reason)${withNumpy ? '; numpy ran on the same documents for every ratio' : ''}.`,
     );
+  }
+  if (extraDawnFlags().length > 0 && results.some((r) => r.backend === 'webgpu-dawn')) {
+    notes.push(`Dawn ran with MAXSIM_BENCH_DAWN_FLAGS: ${extraDawnFlags().join(' ')}.`);
   }
   const { progress: _drop, ...kept } = options;
   return {
@@ -686,11 +689,12 @@ let benchDawn: Promise<GPU> | undefined;
  * Dawn for the benchmark: its own instance with timestamp quantization off. Dawn rounds timestamp queries to
  * 2^16 ns by default (a guard against timing attacks, seen here: every kernel time a multiple of 65.5 µs),
  * too coarse for kernels that take well under a millisecond on a real GPU. The library's shared instance
- * (loadDawnGpu) keeps the default.
+ * (loadDawnGpu) keeps the default. `MAXSIM_BENCH_DAWN_FLAGS` adds Dawn flags for experiments (space-separated, e.g.
+ * `enable-dawn-features=disable_robustness` to see what bounds checks cost); the report's notes list them.
  */
 function loadBenchDawnGpu(): Promise<GPU> {
   benchDawn ??= import('webgpu').then(
-    ({ create }) => create(['disable-dawn-features=timestamp_quantization']),
+    ({ create }) => create(['disable-dawn-features=timestamp_quantization', ...extraDawnFlags()]),
     (err: unknown) => {
       throw new BenchmarkError(
         'E_BENCH_DEPENDENCY',
@@ -700,6 +704,11 @@ function loadBenchDawnGpu(): Promise<GPU> {
     },
   );
   return benchDawn;
+}
+
+/** Dawn flags from `MAXSIM_BENCH_DAWN_FLAGS` (benchmark experiments only). */
+export function extraDawnFlags(): string[] {
+  return (process.env.MAXSIM_BENCH_DAWN_FLAGS ?? '').split(/\s+/).filter((f) => f !== '');
 }
 
 function featureList(f: { shaderF16: boolean; subgroups: boolean; timestampQuery: boolean }): string[] {

@@ -106,7 +106,8 @@ export class MaxsimWorkspace {
     this.#queryOffsets =
       grow(this.#queryOffsets, offsetBytes, BUFFER_STORAGE | BUFFER_COPY_DST, 'query offsets') ?? this.#queryOffsets;
     this.#params = grow(this.#params, paramBytes, BUFFER_UNIFORM | BUFFER_COPY_DST, 'params') ?? this.#params;
-    this.#scores = grow(this.#scores, scoresBytes, BUFFER_STORAGE | BUFFER_COPY_SRC, 'scores') ?? this.#scores;
+    this.#scores =
+      grow(this.#scores, scoresBytes, BUFFER_STORAGE | BUFFER_COPY_SRC | BUFFER_COPY_DST, 'scores') ?? this.#scores;
     if (scaleBytes > 0) {
       this.#queryScales =
         grow(this.#queryScales, scaleBytes, BUFFER_STORAGE | BUFFER_COPY_DST, 'query scales') ?? this.#queryScales;

@@ -206,13 +206,18 @@ async function tune(md: MaxsimDevice, request: ChooseRequest, key: string, batch
   const dropped = candidates.filter((_, i) => compiled[i] === undefined).map(variantName);
   if (kernels.length === 0) throw new Error('no candidate variant compiled');
   const corpus = await syntheticCorpus(md, storage, dim, request);
-  const ws = new MaxsimWorkspace(md, 'maxsim tuning');
+  // One workspace per candidate: a prepared dispatch reads its Params, queries and scores from its workspace's
+  // buffers, so candidates sharing one would all run with the Params the last one wrote (a tiled kernel reading
+  // the baseline's Params sees no work and returns at once: timings of nothing).
+  const workspaces: MaxsimWorkspace[] = [];
   const timer = await createPassTimer(md);
   try {
     const prepared = new Map<KernelPipeline, ReturnType<typeof prepareDispatch>>();
     const runs = new Map<KernelPipeline, number[]>();
     for (const k of kernels) {
       try {
+        const ws = new MaxsimWorkspace(md, `maxsim tuning ${k.name}`);
+        workspaces.push(ws);
         const p = await captureGpuErrors(md, `preparing ${k.name} for tuning`, () =>
           prepareDispatch(md, ws, k, corpus.gpu, request.queries, request.maxPerDimension),
         );
@@ -237,6 +242,13 @@ async function tune(md: MaxsimDevice, request: ChooseRequest, key: string, batch
         prepared.delete(k);
         dropped.push(k.name);
       }
+    }
+    // Every candidate must compute what the baseline computes on the tuning corpus: a variant a driver
+    // miscompiles, or a dispatch that does no work, is dropped rather than chosen for being fast.
+    const disagreeing = await checkAgainstBaseline(md, prepared, workspaces, kernels);
+    for (const k of disagreeing) {
+      prepared.delete(k);
+      dropped.push(`${k.name} (scores disagree with the baseline's)`);
     }
     const rounds = settings.rounds ?? 5;
     for (let r = 0; r < rounds; r++) {
@@ -273,9 +285,60 @@ async function tune(md: MaxsimDevice, request: ChooseRequest, key: string, batch
     };
   } finally {
     timer.destroy();
-    ws.destroy();
+    for (const ws of workspaces) ws.destroy();
     corpus.destroy();
   }
+}
+
+/**
+ * Runs each prepared candidate once, reads its scores back and returns the candidates whose scores differ from
+ * the baseline's by more than 2 % of max(1, |score|): loose enough for f16 arithmetic's bound (≈ 1.7 %), far
+ * tighter than any real fault (an empty dispatch leaves the zeros written first; a miscompile, garbage). Without the baseline among
+ * the candidates there is nothing to compare with, and nothing is dropped.
+ */
+async function checkAgainstBaseline(
+  md: MaxsimDevice,
+  prepared: ReadonlyMap<KernelPipeline, ReturnType<typeof prepareDispatch>>,
+  workspaces: readonly MaxsimWorkspace[],
+  kernels: readonly KernelPipeline[],
+): Promise<KernelPipeline[]> {
+  const { device } = md;
+  const read = async (k: KernelPipeline): Promise<Float32Array> => {
+    const p = prepared.get(k)!;
+    const ws = workspaces[kernels.indexOf(k)]!;
+    const buffer = device.createBuffer({
+      label: `maxsim tuning check ${k.name}`,
+      size: p.scoresBytes,
+      usage: BUFFER_MAP_READ | BUFFER_COPY_DST,
+    });
+    try {
+      await captureGpuErrors(md, `checking ${k.name}'s scores`, () => {
+        const encoder = device.createCommandEncoder({ label: `maxsim tuning check ${k.name}` });
+        // Zeros first, so a dispatch that writes nothing cannot pass on what an earlier one left.
+        encoder.clearBuffer(ws.scores, 0, p.scoresBytes);
+        const pass = encoder.beginComputePass({ label: `maxsim tuning check ${k.name}` });
+        p.encode(pass, 1);
+        pass.end();
+        encoder.copyBufferToBuffer(ws.scores, 0, buffer, 0, p.scoresBytes);
+        device.queue.submit([encoder.finish()]);
+      });
+      await buffer.mapAsync(MAP_MODE_READ);
+      return new Float32Array(buffer.getMappedRange().slice(0));
+    } finally {
+      buffer.destroy();
+    }
+  };
+  const baseline = [...prepared.keys()].find((k) => k.variant.kind === 'baseline');
+  if (baseline === undefined) return [];
+  const expected = await read(baseline);
+  const out: KernelPipeline[] = [];
+  for (const k of prepared.keys()) {
+    if (k === baseline) continue;
+    const got = await read(k);
+    const bad = expected.some((e, i) => !(Math.abs(got[i]! - e) <= 0.02 * Math.max(1, Math.abs(e))));
+    if (bad) out.push(k);
+  }
+  return out;
 }
 
 function median(xs: readonly number[]): number {

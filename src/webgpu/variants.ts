@@ -272,8 +272,11 @@ export function candidateVariants(
 }
 
 /**
- * The variant used without measuring (software adapters, tuning off, or while nothing better is known): q32 for
- * up to two queries a call, q64 for three or four, q128 beyond; plain epilogue; the math asked for.
+ * The variant used without measuring (software adapters, tuning off, or tuning failed). Software adapters: q32
+ * for up to two queries a call (the tiled kernels are 2.4–4× the baseline's speed on lavapipe and SwiftShader).
+ * Hardware: the baseline for up to four queries with f32 arithmetic and q128 (q64, q32) beyond, from the one real
+ * GPU measured (H200 through Dawn/Vulkan, 2026-12-04: W2 baseline 1.39 ms against q32's 3.38 ms; W5 q128 7.44 ms
+ * against the baseline's 8.34 ms). f16 arithmetic and int8 storage need a tiled kernel. Plain epilogue.
  */
 export function defaultVariant(
   device: VariantDevice,
@@ -284,6 +287,8 @@ export function defaultVariant(
   software: boolean,
 ): Variant {
   const math = f16Math && storage === 'f16' && device.features.shaderF16 ? 'f16' : 'f32';
+  // int8 has no baseline kernel: it takes the tiled order below.
+  if (!software && math === 'f32' && storage !== 'int8' && batch.queries <= 4) return { kind: 'baseline' };
   const order: TileConfigName[] =
     software || batch.queries <= 2 ? ['q32'] : batch.queries <= 4 ? ['q64', 'q32'] : ['q128', 'q64', 'q32'];
   for (const config of order) {

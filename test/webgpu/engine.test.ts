@@ -379,6 +379,10 @@ describe(`WebGPU scorer on ${icdName}: limits, properties, faults`, () => {
     expect(measured).toContain('q32');
     expect(measured).toContain('baseline');
     expect(measured.some((v) => v.startsWith('q128'))).toBe(false);
+    // Each candidate ran its own dispatch and computed the baseline's scores on the tuning corpus: none dropped,
+    // every timing a number (candidates sharing one workspace once timed dispatches that did nothing).
+    expect(choice!.note).toBeUndefined();
+    for (const v of measured) expect(Number.isFinite(choice!.timingsMs![v])).toBe(true);
     expect(choice!.variant).toBe(measured.reduce((a, b) => (choice!.timingsMs![a]! <= choice!.timingsMs![b]! ? a : b)));
     expect(scorer.info.variant).toBe(choice!.variant);
     expect(scorer.info.summary).toContain(`kernel ${choice!.variant}`);
