@@ -183,7 +183,8 @@ export interface PreparedDispatch {
 /**
  * The int8 kernels' queries: each row quantized to int8 with its own scale (max|row| / 127, the documents' rule,
  * src/core/int8.ts) and packed like the documents (`rowWords` u32 words per row, 4 values per word, zero padding),
- * rows back to back; the scales one per row. Returns the words written.
+ * rows back to back, in the workspace's query scratch (its bytes, viewed as words); the scales one per row. Returns
+ * the words to write (`count`) and the scales (`rows`, at least 4: the buffer's minimum).
  */
 function packInt8Queries(
   ws: MaxsimWorkspace,
@@ -191,7 +192,7 @@ function packInt8Queries(
   offsets: Uint32Array,
   dim: number,
   rowWords: number,
-): { words: Uint32Array<ArrayBuffer>; count: number; scales: Float32Array<ArrayBuffer>; rows: number } {
+): { count: number; scales: Float32Array<ArrayBuffer>; rows: number } {
   const rows = offsets[queries.length]!;
   const count = Math.max(4, rows * rowWords);
   // The f32 scratch's bytes, reused as words (it is sized in 4-byte elements either way).
@@ -202,12 +203,12 @@ function packInt8Queries(
   queries.forEach((q, i) => {
     writeInt8Rows(q.data.subarray(0, q.rows * dim), dim, offsets[i]!, values, rowWords * 4, scales);
   });
-  return { words, count, scales, rows: Math.max(4, rows) };
+  return { count, scales, rows: Math.max(4, rows) };
 }
 
 /**
- * Writes `queries` (back to back; int8 kernels: quantized, see packInt8Queries), their row offsets and one `Params` block per chunk (at the device's uniform
- * offset alignment) into the workspace, and returns the dispatch of `kernel` over every chunk of `corpus`. Creates
+ * Writes `queries` (back to back; int8 kernels: quantized, see packInt8Queries), their row offsets and one
+ * `Params` block per chunk (at the device's uniform offset alignment) into the workspace, and returns the dispatch of `kernel` over every chunk of `corpus`. Creates
  * buffers or bind groups only when the workspace grows or the corpus meets this kernel for the first time; call
  * it inside an error scope. Shared by scoring, tuning and the kernel-only benchmark, so all three run exactly
  * the same dispatch.
