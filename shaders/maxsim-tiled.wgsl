@@ -8,14 +8,20 @@
 // Composition (the host concatenates, hoisting `enable`/`diagnostic` lines to the top):
 //   f32 arithmetic:  tiled-docs-{f32,f16}.wgsl + tiled-math-f32.wgsl + tiled-epi-{plain,subgroup}.wgsl + this
 //   f16 arithmetic:  tiled-math-f16.wgsl (storage included)           + tiled-epi-{plain,subgroup}.wgsl + this
+//   int8 (integer):  tiled-docs-int8.wgsl + tiled-int8-dot-{packed,unpacked}.wgsl + tiled-math-int8.wgsl
+//                    + tiled-epi-{plain,subgroup}.wgsl + this
+// The math prelude declares `queries` (binding 3) and provides the accumulator type AccUnit and its hooks:
+// acc_zero, fold_scales / acc_value (what a finished tile's accumulators are worth, before the max over tokens)
+// and row_scale (what a row's maximum is multiplied by before the sum); they are identities for f32 and f16.
 //
 // Bindings (group 0):
 //   0 params        : uniform Params
 //   1 docs          : storage, read — declared by the storage prelude: rows of `row_words` u32 words, a multiple
 //                     of 4 (rows ZERO-PADDED to 4 floats / 8 halves so every row starts on 16 bytes)
 //   2 doc_offsets   : storage, read, array<u32> — doc_count + 1 row offsets, relative to this chunk
-//   3 queries       : storage, read, array<f32> — all query rows of the batch, back to back, `dim` floats each
-//                     (not padded)
+//   3 queries       : storage, read — declared by the math prelude: all query rows of the batch, back to back
+//                     (f32 and f16 math: array<f32>, `dim` floats each, not padded; int8: packed int8 rows of
+//                     `row_words` words, as the documents)
 //   4 query_offsets : storage, read, array<u32> — query_count + 1 row offsets into `queries`
 //   5 scores        : storage, read_write, array<f32> — scores[q * out_stride + doc_base + doc] = raw sum; a
 //                     document with no rows gets the finite sentinel LOWEST (host maps it to -Infinity)
@@ -96,7 +102,6 @@ override NLQ: u32 = (QT * KDT + WG - 1u) / WG;
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(2) var<storage, read> doc_offsets: array<u32>;
-@group(0) @binding(3) var<storage, read> queries: array<f32>;
 @group(0) @binding(4) var<storage, read> query_offsets: array<u32>;
 @group(0) @binding(5) var<storage, read_write> scores: array<f32>;
 @group(0) @binding(6) var<storage, read> doc_groups: array<u32>;
@@ -247,10 +252,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       workgroupBarrier();
 
       var run: array<vec4<f32>, RQ>;
-      var acc: array<vec4<f32>, RQ>;
+      var acc: array<AccUnit, RQ>;
       for (var i = 0u; i < RQ; i++) {
         run[i] = vec4<f32>(LOWEST);
-        acc[i] = vec4<f32>(0.0);
+        acc[i] = acc_zero();
       }
       // One step = one chunk of KD dims of one token tile; the next step's loads are issued before this
       // step's arithmetic, so their latency hides behind it (one workgroup buffer, two barriers per step).
@@ -276,9 +281,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
           // The tile's dot products are complete: fold the real tokens into the running maxima.
           let t = r0 + tile * TT + tt;
           let valid = vec4<bool>(t < r1, t + TTH < r1, t + 2u * TTH < r1, t + 3u * TTH < r1);
+          let token_scales = fold_scales(t, r1); // int8: each token's scale, applied before the max
           for (var i = 0u; i < RQ; i++) {
-            run[i] = select(run[i], max(run[i], acc[i]), valid);
-            acc[i] = vec4<f32>(0.0);
+            run[i] = select(run[i], max(run[i], acc_value(acc[i], token_scales)), valid);
+            acc[i] = acc_zero();
           }
         }
       }
@@ -307,7 +313,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         let b = min(query_offsets[first_query + lq + 1u], qb1);
         var sum = 0.0;
         for (var r = a; r < b; r++) {
-          sum += decode_max(atomicLoad(&row_max[ld * QT + r - qb0]));
+          sum += decode_max(atomicLoad(&row_max[ld * QT + r - qb0])) * row_scale(r);
         }
         if (single_block) {
           write_score(first_query + lq, first_doc + ld, sum);

@@ -8,9 +8,11 @@
 // Bindings (group 0):
 //   1 docs : storage, read, array<vec4<u32>> — as tiled-docs-f16.wgsl: word w holds dims 2w, 2w + 1; row_words
 //            is ceil(dim / 2) rounded up to a multiple of 4, the padding zero.
+//   3 queries : storage, read, array<f32> — query rows back to back, `dim` floats each (not padded).
 // Overrides: none (uses the body's KD, TQ, TTH, QSTRIDE, DSTRIDE).
-// Provides: DocUnit, UNIT_DIMS, doc_fetch, doc_zero, doc_store, TileUnit, TILE_DIMS, query_unit, compute_chunk.
-// Uses from the body: params, queries, q_tile, doc_tile, QSTRIDE, DSTRIDE, KD, TQ, TTH, RQ.
+// Provides: DocUnit, UNIT_DIMS, doc_fetch, doc_zero, doc_store, queries, TileUnit, TILE_DIMS, query_unit,
+// compute_chunk, and the body's hooks AccUnit, acc_zero, fold_scales, acc_value, row_scale (identities).
+// Uses from the body: params, q_tile, doc_tile, QSTRIDE, DSTRIDE, KD, TQ, TTH, RQ.
 
 enable f16;
 
@@ -18,8 +20,29 @@ enable f16;
 
 alias DocUnit = vec4<u32>;
 const UNIT_DIMS: u32 = 8u;
+@group(0) @binding(3) var<storage, read> queries: array<f32>;
+
 alias TileUnit = vec4<u32>; // 8 halves
 const TILE_DIMS: u32 = 8u;
+
+// Hooks of the body (identities here: f32 accumulators, no scales).
+alias AccUnit = vec4<f32>;
+
+fn acc_zero() -> AccUnit {
+  return vec4<f32>(0.0);
+}
+
+fn fold_scales(t: u32, r1: u32) -> vec4<f32> {
+  return vec4<f32>(1.0);
+}
+
+fn acc_value(a: AccUnit, s: vec4<f32>) -> vec4<f32> {
+  return a;
+}
+
+fn row_scale(row: u32) -> f32 {
+  return 1.0;
+}
 
 fn doc_fetch(index: u32) -> DocUnit {
   return docs[index];
@@ -56,7 +79,7 @@ fn h2(w: u32) -> vec2<f16> {
 
 // Partial dot products of the chunk in f16 pairs (lane 0: even dims, lane 1: odd dims; a chain of KD / 2 FMAs
 // each), then added to the f32 accumulators. Per 8 dims: 4 doc loads + 8 query loads for 128 f16x2 FMAs.
-fn compute_chunk(acc: ptr<function, array<vec4<f32>, RQ>>, tq: u32, tt: u32, q_off: u32) {
+fn compute_chunk(acc: ptr<function, array<AccUnit, RQ>>, tq: u32, tt: u32, q_off: u32) {
   var h: array<vec2<f16>, 32>; // [i * 4 + j], RQ * RT
   for (var n = 0u; n < 32u; n++) {
     h[n] = vec2<f16>(0.0h); // explicit: do not rely on zero-initialisation inside loops (seen failing on lavapipe)

@@ -2,13 +2,35 @@
 // Compose with one document-storage prelude (tiled-docs-f32.wgsl or tiled-docs-f16.wgsl), one epilogue prelude
 // and the body.
 //
-// Bindings: none of its own (reads the body's params and queries, bindings 0 and 3).
+// Bindings (group 0): 3 queries : storage, read, array<f32> — query rows back to back, `dim` floats each.
 // Overrides: none (uses the body's KD, TQ, TTH, QSTRIDE, DSTRIDE).
-// Provides: TileUnit (one workgroup-tile element = 4 dims as vec4<f32>), TILE_DIMS, query_unit, compute_chunk.
-// Uses from the body: params, queries, q_tile, doc_tile, QSTRIDE, DSTRIDE, KD, TQ, TTH, RQ.
+// Provides: queries, TileUnit (one workgroup-tile element = 4 dims as vec4<f32>), TILE_DIMS, query_unit,
+// compute_chunk, and the body's hooks AccUnit, acc_zero, fold_scales, acc_value, row_scale (identities).
+// Uses from the body: params, q_tile, doc_tile, QSTRIDE, DSTRIDE, KD, TQ, TTH, RQ.
+
+@group(0) @binding(3) var<storage, read> queries: array<f32>;
 
 alias TileUnit = vec4<f32>;
 const TILE_DIMS: u32 = 4u;
+
+// Hooks of the body (identities here: f32 accumulators, no scales).
+alias AccUnit = vec4<f32>;
+
+fn acc_zero() -> AccUnit {
+  return vec4<f32>(0.0);
+}
+
+fn fold_scales(t: u32, r1: u32) -> vec4<f32> {
+  return vec4<f32>(1.0);
+}
+
+fn acc_value(a: AccUnit, s: vec4<f32>) -> vec4<f32> {
+  return a;
+}
+
+fn row_scale(row: u32) -> f32 {
+  return 1.0;
+}
 
 // Dims [4 unit, 4 unit + 4) of absolute query row `row`; zero past `dim` and for rows >= row_end.
 fn query_unit(row: u32, row_end: u32, unit: u32) -> TileUnit {
@@ -27,7 +49,7 @@ fn query_unit(row: u32, row_end: u32, unit: u32) -> TileUnit {
 
 // acc[i][j] += dot over this chunk's KD dims of query row tq + TQ i and tile token tt + TTH j.
 // Per 4 dims: 4 doc loads + 8 query loads (16-byte) for 128 FMAs.
-fn compute_chunk(acc: ptr<function, array<vec4<f32>, RQ>>, tq: u32, tt: u32, q_off: u32) {
+fn compute_chunk(acc: ptr<function, array<AccUnit, RQ>>, tq: u32, tt: u32, q_off: u32) {
   for (var kv = 0u; kv < KD / 4u; kv++) {
     let d0 = doc_tile[tt * DSTRIDE + kv];
     let d1 = doc_tile[(tt + TTH) * DSTRIDE + kv];

@@ -28,14 +28,16 @@ export interface ScorerOptions {
   /**
    * Document storage: `'f32'` (default); `'f16'` on WebGPU (half the memory and bandwidth; the CPU keeps f32);
    * `'int8'`, per-row symmetric int8 with a float32 scale per row (a quarter of the memory; scored with integer
-   * dot products), on the CPU for now: `backend: 'webgpu'` refuses it and `'auto'` scores it on the CPU.
+   * dot products) on both backends: the CPU quantizes the query to int16, WebGPU to int8 (`dot4I8Packed` where
+   * the WGSL language feature exists; `info.int8Dot` says which path). Error bounds in the README.
    */
   readonly precision?: 'f32' | 'f16' | 'int8';
   /**
    * The WebGPU kernels: `variant` (`'auto'`, the default: measured once per adapter and kind of call on hardware
    * adapters, a default on software ones; or a name such as `'q32'`, `'q128-subgroup'`, `'baseline'` to force
    * one), `f16Math` (f16 arithmetic with `precision: 'f16'` where the device has `shader-f16`; opt-in, its error
-   * bound is in the README), `tune` (measure variants; default: on hardware adapters only).
+   * bound is in the README), `tune` (measure variants; default: on hardware adapters only), `int8Dot` (with
+   * `precision: 'int8'`: `'auto'`, `'unpacked'` to force the core-WGSL path, or `'dot4I8Packed'`).
    */
   readonly webgpu?: WebGpuOptions;
   /**
@@ -57,6 +59,7 @@ export interface WebGpuOptions {
   readonly variant?: string;
   readonly f16Math?: boolean;
   readonly tune?: boolean;
+  readonly int8Dot?: 'auto' | 'dot4I8Packed' | 'unpacked';
 }
 
 /**
@@ -135,8 +138,6 @@ export async function createScorerOn(platform: ScorerPlatform, options: ScorerOp
     createScorerFromEngine(explained(await startCpu(), reason), scale);
   if (backend === 'cpu') return onCpu("backend: 'cpu' was asked for");
   const auto = backend === 'auto';
-  // int8 storage has no WebGPU kernel yet (issue 16's GPU half): this one check goes when it has.
-  if (precision === 'int8') return gpuRefused(auto, INT8_NOT_ON_WEBGPU, onCpu);
 
   let gpu = options.gpu;
   if (gpu === undefined && options.device === undefined) {
@@ -186,12 +187,17 @@ export async function createScorerOn(platform: ScorerPlatform, options: ScorerOp
 }
 
 /** The engine options of `webgpu: { ... }`, checked. */
-function webGpuOptions(given: WebGpuOptions | undefined): Pick<WebGpuEngineOptions, 'variant' | 'f16Math' | 'tune'> {
+function webGpuOptions(
+  given: WebGpuOptions | undefined,
+): Pick<WebGpuEngineOptions, 'variant' | 'f16Math' | 'tune' | 'int8Dot'> {
   if (given === undefined) return {};
   if (typeof given !== 'object' || given === null) {
-    throw new InvalidArgumentError('webgpu must be an object: { variant?, f16Math?, tune? }');
+    throw new InvalidArgumentError('webgpu must be an object: { variant?, f16Math?, tune?, int8Dot? }');
   }
-  const out: { variant?: string; f16Math?: boolean; tune?: boolean } = {};
+  const out: { variant?: string; f16Math?: boolean; tune?: boolean; int8Dot?: 'auto' | 'dot4I8Packed' | 'unpacked' } =
+    {};
+  // Checked by the engine (E_INVALID_ARGUMENT for an unknown value).
+  if (given.int8Dot !== undefined) out.int8Dot = given.int8Dot;
   if (given.variant !== undefined) {
     if (typeof given.variant !== 'string') throw new InvalidArgumentError('webgpu.variant must be a string');
     out.variant = given.variant;
@@ -203,19 +209,6 @@ function webGpuOptions(given: WebGpuOptions | undefined): Pick<WebGpuEngineOptio
     out[key] = value;
   }
   return out;
-}
-
-const INT8_NOT_ON_WEBGPU = 'int8 storage is not available on WebGPU yet';
-
-/**
- * A storage WebGPU cannot do: `'auto'` scores on the CPU, saying why in `info.fallbackReason`; `'webgpu'` throws
- * `E_BACKEND_UNAVAILABLE`.
- */
-function gpuRefused(auto: boolean, why: string, onCpu: (reason: string) => Promise<Scorer>): Promise<Scorer> {
-  if (auto) return onCpu(why);
-  throw new BackendUnavailableError(
-    `${why}: use backend: 'cpu' (or 'auto', which scores it on the CPU), or precision: 'f32' or 'f16' on WebGPU.`,
-  );
 }
 
 /** Why `'auto'` did not start WebGPU, in a few words (the first sentence of the error). */

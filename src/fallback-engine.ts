@@ -41,6 +41,9 @@ export function withCpuFallback(gpu: WebGpuEngine, startCpu: () => Promise<CpuEn
     },
     ...(gpu.info.adapter === undefined ? {} : { adapter: gpu.info.adapter }),
     ...(gpu.info.precision === undefined ? {} : { precision: gpu.info.precision }),
+    get int8Dot() {
+      return onCpu() ? undefined : gpu.info.int8Dot;
+    },
     get variant() {
       return onCpu() ? undefined : gpu.info.variant;
     },

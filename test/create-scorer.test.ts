@@ -18,7 +18,7 @@ describe('backend selection', () => {
     await expect(createScorer({ fallback: 'gpu' as 'cpu' })).rejects.toMatchObject({ code: 'E_INVALID_ARGUMENT' });
   });
 
-  it("precision 'int8': 'webgpu' refuses it before touching a GPU, 'auto' scores it on the CPU and says why", async () => {
+  it("precision 'int8' goes to WebGPU like f32: 'webgpu' asks the GPU, 'auto' keeps int8 on the CPU when it fails", async () => {
     const gpu = {
       requestAdapter: () => {
         throw new Error('the GPU was asked for an adapter');
@@ -26,13 +26,13 @@ describe('backend selection', () => {
     } as unknown as GPU;
     await expect(createScorer({ backend: 'webgpu', precision: 'int8', gpu })).rejects.toMatchObject({
       code: 'E_BACKEND_UNAVAILABLE',
-      message: expect.stringMatching(/^int8 storage is not available on WebGPU yet: use backend: 'cpu'/),
+      message: expect.stringMatching(/^Could not start the WebGPU backend: the GPU was asked for an adapter/),
     });
     const s = await createScorer({ precision: 'int8', gpu });
     expect(s.info).toMatchObject({
       backend: 'cpu',
       precision: 'int8',
-      fallbackReason: 'int8 storage is not available on WebGPU yet',
+      fallbackReason: 'the GPU was asked for an adapter',
     });
     s.destroy();
     await expect(createScorer({ precision: 'bf16' as 'f16' })).rejects.toMatchObject({

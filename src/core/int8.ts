@@ -4,8 +4,29 @@
 // keeping the range symmetric. A row of zeros gets scale 0 and values 0. Universal: no Node APIs.
 // `levels` generalises the 127 (the CPU's int8 kernel quantizes queries to int16 the same way, with more levels).
 
+import { InvalidArgumentError } from './errors.js';
+
 /** Largest int8 magnitude used: the range is symmetric, [-127, 127]. */
 export const INT8_MAX = 127;
+
+const I32_MAX = 2 ** 31 - 1;
+
+/**
+ * The widest rows int8 storage takes: ⌊(2^31 − 1) / 127²⌋ = 133,144. A dot product of an int8 query row with an
+ * int8 document row is at most dim × 127 × 127 in magnitude, which an int32 accumulator holds up to this dim.
+ */
+export const INT8_MAX_DIM = Math.floor(I32_MAX / (INT8_MAX * INT8_MAX));
+
+/** Throws `E_INVALID_ARGUMENT` for rows wider than int8 storage takes ({@link INT8_MAX_DIM}). */
+export function checkInt8Dim(dim: number): void {
+  if (dim > INT8_MAX_DIM) {
+    throw new InvalidArgumentError(
+      `int8 storage takes rows of at most ${INT8_MAX_DIM.toLocaleString('en-US')} values, got dim ` +
+        `${dim.toLocaleString('en-US')}: beyond that an int32 dot product of int8 values could overflow. ` +
+        "Use precision: 'f32'.",
+    );
+  }
+}
 
 /**
  * The float32 scale of `data[start, end)`: max |x| / 127 (or / `levels`), rounded to float32 (the value a file
@@ -43,5 +64,27 @@ export function quantizeInt8Into(
     let q = Math.round(v);
     if (q - v === 0.5 && (q & 1) !== 0) q -= 1; // Math.round sends halves up; halves go to the even neighbour
     dst[at + i] = Math.max(-levels, Math.min(levels, q));
+  }
+}
+
+/**
+ * Quantizes whole rows (`data`: rows × dim floats) into int8 storage: row i's values go to `values` from
+ * `(firstRow + i) * stride` (`stride` ≥ dim; the bytes after dim are left alone), its scale to `scales[firstRow + i]`,
+ * to ±`levels` (127: int8). The CPU and WebGPU backends both store documents through it: the same integers.
+ */
+export function writeInt8Rows(
+  data: Float32Array,
+  dim: number,
+  firstRow: number,
+  values: Int8Array,
+  stride: number,
+  scales: Float32Array,
+  levels = INT8_MAX,
+): void {
+  const rows = dim === 0 ? 0 : Math.floor(data.length / dim);
+  for (let i = 0; i < rows; i++) {
+    const scale = int8RowScale(data, i * dim, (i + 1) * dim, levels);
+    scales[firstRow + i] = scale;
+    quantizeInt8Into(data.subarray(i * dim, (i + 1) * dim), scale, values, (firstRow + i) * stride, levels);
   }
 }

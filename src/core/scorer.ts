@@ -41,9 +41,15 @@ export interface ScorerInfo {
   };
   /**
    * How documents are stored: `'f32'`, `'f16'` (WebGPU), or `'int8'` (per-row symmetric int8 with a float32
-   * scale per row; the CPU backend).
+   * scale per row; both backends).
    */
   readonly precision?: 'f32' | 'f16' | 'int8';
+  /**
+   * WebGPU with `precision: 'int8'`: how the kernels compute integer dot products, `'dot4I8Packed'` (the WGSL
+   * builtin, where the `packed_4x8_integer_dot_product` language feature exists) or `'unpacked'` (bytes
+   * sign-extended with shifts); the same integers either way.
+   */
+  readonly int8Dot?: 'dot4I8Packed' | 'unpacked' | undefined;
   /** Worker threads in use, for CPU kernels that have them. */
   readonly threads?: number;
   /**

@@ -2,20 +2,15 @@
 // files), queries per row as int16 × their own scale, integer dot products, and the plain-TypeScript kernel over
 // them (the fallback where WASM SIMD is missing; wasm/maxsim-int8.wat is the fast one). Both compute the same
 // float operations in the same order, so they agree bit for bit.
-import { InvalidArgumentError } from '../core/errors.js';
-import { INT8_MAX, int8RowScale, quantizeInt8Into } from '../core/int8.js';
+import { checkInt8Dim, INT8_MAX, int8RowScale, quantizeInt8Into, writeInt8Rows } from '../core/int8.js';
 import { forEachRowRun, type PackedDocuments } from '../core/packed-documents.js';
 import { EMPTY_DOCUMENT_SCORE } from '../core/reference.js';
 import type { TokenMatrix } from '../core/token-matrix.js';
 
 const I32_MAX = 2 ** 31 - 1;
+// Shared with the WebGPU backend (same integers on both), kept importable from here.
+export { checkInt8Dim, INT8_MAX_DIM, writeInt8Rows } from '../core/int8.js';
 const INT16_LEVELS = 32_767;
-
-/**
- * The widest rows int8 storage takes: ⌊(2^31 − 1) / 127²⌋ = 133,144. A dot product of an int8 query row with an
- * int8 document row is at most dim × 127 × 127 in magnitude, which an int32 accumulator holds up to this dim.
- */
-export const INT8_MAX_DIM = Math.floor(I32_MAX / (INT8_MAX * INT8_MAX));
 
 /**
  * The query's quantization levels per sign, Q, for rows of `dim` values: as many as int16 holds (32,767) while
@@ -27,17 +22,6 @@ export const INT8_MAX_DIM = Math.floor(I32_MAX / (INT8_MAX * INT8_MAX));
  */
 export function int8QueryLevels(dim: number): number {
   return Math.min(INT16_LEVELS, Math.floor(I32_MAX / (INT8_MAX * Math.max(1, dim))));
-}
-
-/** Throws `E_INVALID_ARGUMENT` for rows wider than int8 storage takes ({@link INT8_MAX_DIM}). */
-export function checkInt8Dim(dim: number): void {
-  if (dim > INT8_MAX_DIM) {
-    throw new InvalidArgumentError(
-      `int8 storage takes rows of at most ${INT8_MAX_DIM.toLocaleString('en-US')} values, got dim ` +
-        `${dim.toLocaleString('en-US')}: beyond that an int32 dot product of int8 values could overflow. ` +
-        "Use precision: 'f32'.",
-    );
-  }
 }
 
 /** A query quantized per row: row r is `values[r * dim ..] × scales[r]`, values within ±{@link int8QueryLevels}. */
@@ -66,26 +50,6 @@ export function quantizeQuery(query: TokenMatrix): QuantizedQuery {
     quantizeInt8Into(data.subarray(r * dim, (r + 1) * dim), scale, values, r * dim, levels);
   }
   return { values, scales, rows, dim };
-}
-
-/**
- * Quantizes whole rows (`data`: rows × dim floats) into int8 storage: row i's values go to `values` from
- * `(firstRow + i) * stride` (`stride` ≥ dim; the bytes after dim are left alone), its scale to `scales[firstRow + i]`.
- */
-export function writeInt8Rows(
-  data: Float32Array,
-  dim: number,
-  firstRow: number,
-  values: Int8Array,
-  stride: number,
-  scales: Float32Array,
-): void {
-  const rows = dim === 0 ? 0 : Math.floor(data.length / dim);
-  for (let i = 0; i < rows; i++) {
-    const scale = int8RowScale(data, i * dim, (i + 1) * dim);
-    scales[firstRow + i] = scale;
-    quantizeInt8Into(data.subarray(i * dim, (i + 1) * dim), scale, values, (firstRow + i) * stride);
-  }
 }
 
 /** Documents in int8 storage on the host (the TypeScript kernel's corpus): rows back to back, unpadded. */

@@ -1,6 +1,7 @@
 import { float32ToFloat16Bits } from '../core/float16.js';
 import { GpuLimitError } from './errors.js';
 import { InvalidTokenMatrixError } from '../core/errors.js';
+import { checkInt8Dim, writeInt8Rows } from '../core/int8.js';
 import { forEachRowRun, type PackedDocuments } from '../core/packed-documents.js';
 import {
   BUFFER_COPY_DST,
@@ -25,6 +26,8 @@ export interface ChunkPlan {
 export interface GpuCorpusChunk extends ChunkPlan {
   readonly docs: GPUBuffer;
   readonly offsets: GPUBuffer;
+  /** int8 storage: one f32 scale per row of the chunk (binding 7 of the int8 kernels); absent otherwise. */
+  readonly scales?: GPUBuffer;
   /** The chunk-relative row offsets on the host (docCount + 1), for grouping documents. */
   readonly relativeOffsets: Uint32Array;
 }
@@ -40,7 +43,7 @@ export interface GpuCorpus {
   readonly count: number;
   readonly dim: number;
   readonly storage: Storage;
-  /** u32 words per stored row: f32 values or f16 pairs, padded with zeros to a multiple of 4 words. */
+  /** u32 words per stored row: f32 values, f16 pairs or 4 int8, padded with zeros to a multiple of 4 words. */
   readonly rowWords: number;
   readonly chunks: readonly GpuCorpusChunk[];
   /** Indices of documents with no tokens: their scores are set to -Infinity on the host. */
@@ -72,7 +75,12 @@ export interface UploadOptions {
  * @example
  * planChunks(new Uint32Array([0, 300, 600]), 512, 200_000); // two chunks of one document each
  */
-export function planChunks(rowOffsets: Uint32Array, rowBytes: number, maxChunkBytes: number): ChunkPlan[] {
+export function planChunks(
+  rowOffsets: Uint32Array,
+  rowBytes: number,
+  maxChunkBytes: number,
+  storage: Storage = 'f32',
+): ChunkPlan[] {
   const count = rowOffsets.length - 1;
   const plans: ChunkPlan[] = [];
   let firstDoc = 0;
@@ -91,8 +99,8 @@ export function planChunks(rowOffsets: Uint32Array, rowBytes: number, maxChunkBy
       throw new GpuLimitError(
         `Document ${firstDoc} has ${rows} tokens × ${rowBytes} bytes per token = ${rows * rowBytes} bytes, more ` +
           `than one GPU storage binding may hold here (${maxChunkBytes} bytes: maxStorageBufferBindingSize / ` +
-          "maxBufferSize). Split the document, use precision: 'f16' (half the bytes), pass a device with larger " +
-          "limits, or use backend: 'cpu'.",
+          `maxBufferSize). Split the document, ${storage === 'f32' ? "use precision: 'f16' (half the bytes), " : ''}` +
+          "pass a device with larger limits, or use backend: 'cpu'.",
       );
     }
     plans.push({ firstDoc, docCount: end - firstDoc, firstRow, rowCount: rowOffsets[end]! - firstRow });
@@ -106,7 +114,9 @@ export function planChunks(rowOffsets: Uint32Array, rowBytes: number, maxChunkBy
  * multiple of 16 bytes (the layout every kernel variant reads). f32 rows are written as they are (through a
  * padding scratch when dim is not a multiple of 4); f16 storage uploads the same f32 rows into a staging buffer
  * and converts them on the GPU (shaders/convert-f16.wgsl, round to nearest even exactly as the host would), so
- * the host runs no conversion loop. Rows are read from the caller's documents in runs (no packed copy of the
+ * the host runs no conversion loop. int8 storage quantizes each row on the host with the CPU backend's own
+ * function (src/core/int8.ts: scale = max|row| / 127, round half to even), so a document gets the same integers
+ * and scales on both backends, and uploads 4 values per u32 word plus a f32 scale buffer per chunk. Rows are read from the caller's documents in runs (no packed copy of the
  * corpus), written in slices with a yield to the event loop between slices, so a large upload never blocks the
  * JS thread for long. A value beyond f16's range throws {@link InvalidTokenMatrixError} before anything is
  * allocated.
@@ -124,11 +134,12 @@ export async function uploadCorpus(
   const { device, limits } = md;
   const { dim } = packed;
   if (storage === 'f16') checkF16Range(packed.maxAbs);
+  if (storage === 'int8') checkInt8Dim(dim);
   const rowWords = paddedRowWords(storage, dim);
   const rowBytes = rowWords * 4;
   const limit = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize, options.chunkBytes ?? Infinity);
   const maxChunkBytes = Math.floor(limit / 16) * 16;
-  const plans = planChunks(packed.rowOffsets, rowBytes, maxChunkBytes);
+  const plans = planChunks(packed.rowOffsets, rowBytes, maxChunkBytes, storage);
   const sourceRowBytes = Math.max(4, dim * 4);
   const sliceRows = Math.max(
     1,
@@ -141,6 +152,13 @@ export async function uploadCorpus(
   const padScratch =
     storage === 'f32' && rowWords !== dim
       ? new Float32Array(Math.min(sliceRows, packed.totalRows) * rowWords)
+      : undefined;
+  const int8Scratch =
+    storage === 'int8'
+      ? {
+          words: new Uint32Array(Math.min(sliceRows, packed.totalRows) * rowWords),
+          scales: new Float32Array(Math.min(sliceRows, packed.totalRows)),
+        }
       : undefined;
   const converter = storage === 'f16' && packed.totalRows > 0 ? await startF16Converter(md, sliceRows, dim) : undefined;
   const chunks: GpuCorpusChunk[] = [];
@@ -160,11 +178,19 @@ export async function uploadCorpus(
           size: relative.byteLength,
           usage: BUFFER_STORAGE | BUFFER_COPY_DST,
         });
-        chunks.push({ ...plan, docs, offsets, relativeOffsets: relative });
+        const scales =
+          storage === 'int8'
+            ? device.createBuffer({
+                label: `${label} scales`,
+                size: Math.max(16, plan.rowCount * 4),
+                usage: BUFFER_STORAGE | BUFFER_COPY_DST | BUFFER_COPY_SRC,
+              })
+            : undefined;
+        chunks.push({ ...plan, docs, offsets, ...(scales === undefined ? {} : { scales }), relativeOffsets: relative });
         device.queue.writeBuffer(offsets, 0, relative);
         return chunks[chunks.length - 1]!;
       });
-      bytes += size + relative.byteLength;
+      bytes += size + relative.byteLength + (chunk.scales === undefined ? 0 : plan.rowCount * 4);
       const target = converter?.bind(chunk.docs);
       const writes: Promise<void>[] = [];
       for (let row = 0; row < plan.rowCount; row += sliceRows) {
@@ -174,6 +200,15 @@ export async function uploadCorpus(
           captureGpuErrors(md, 'writing documents to the GPU', () => {
             if (target !== undefined) {
               target.convert(packed, srcRow, rows, (row * rowBytes) / 16);
+            } else if (int8Scratch !== undefined) {
+              const { words, scales } = int8Scratch;
+              words.fill(0, 0, rows * rowWords); // the padding bytes stay zero
+              const values = new Int8Array(words.buffer, 0, rows * rowBytes);
+              forEachRowRun(packed, srcRow, srcRow + rows, (r, data) => {
+                writeInt8Rows(data, dim, r - srcRow, values, rowBytes, scales);
+              });
+              device.queue.writeBuffer(chunk.docs, row * rowBytes, words.subarray(0, rows * rowWords));
+              device.queue.writeBuffer(chunk.scales!, row * 4, scales.subarray(0, rows));
             } else if (padScratch === undefined) {
               forEachRowRun(packed, srcRow, srcRow + rows, (r, data) => {
                 device.queue.writeBuffer(chunk.docs, (row + r - srcRow) * rowBytes, data as Float32Array<ArrayBuffer>);
@@ -252,6 +287,7 @@ export function corpusGroups(md: MaxsimDevice, corpus: GpuCorpus, TT: number, MA
 function destroyChunk(chunk: GpuCorpusChunk): void {
   chunk.docs.destroy();
   chunk.offsets.destroy();
+  chunk.scales?.destroy();
 }
 
 /** Resolves on a later turn of the event loop (a macrotask, so I/O and timers get to run). */

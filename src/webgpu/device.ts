@@ -41,7 +41,16 @@ export interface MaxsimDevice {
   /** True when this library created the device (and so may destroy it). */
   readonly owned: boolean;
   readonly adapter: AdapterSummary;
-  readonly features: { readonly shaderF16: boolean; readonly subgroups: boolean; readonly timestampQuery: boolean };
+  readonly features: {
+    readonly shaderF16: boolean;
+    readonly subgroups: boolean;
+    readonly timestampQuery: boolean;
+    /**
+     * The WGSL language feature `packed_4x8_integer_dot_product` (`dot4I8Packed`), from the `GPU` object's
+     * `wgslLanguageFeatures` (an adopted device: `navigator.gpu`'s, where there is one; else false).
+     */
+    readonly packedDot4x8: boolean;
+  };
   readonly limits: MaxsimLimits;
   /** Set once the device is lost for any reason other than our own `destroy()`. */
   readonly lostError: DeviceLostError | undefined;
@@ -126,7 +135,7 @@ export async function createMaxsimDevice(gpu: GPU, options: CreateDeviceOptions 
     maxComputeWorkgroupStorageSize: adapter.limits.maxComputeWorkgroupStorageSize,
   };
   const device = await adapter.requestDevice({ requiredFeatures, requiredLimits, label: 'webgpu-maxsim' });
-  return register(device, summary, true);
+  return register(device, summary, true, hasPackedDot(gpu));
 }
 
 /**
@@ -141,10 +150,17 @@ export function adoptMaxsimDevice(device: GPUDevice): MaxsimDevice {
   const known = devices.get(device);
   if (known !== undefined) return known;
   const info = (device as { adapterInfo?: GPUAdapterInfo }).adapterInfo;
-  return register(device, summarize(info), false);
+  const gpu = (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu;
+  return register(device, summarize(info), false, gpu !== undefined && hasPackedDot(gpu));
 }
 
-function register(device: GPUDevice, adapter: AdapterSummary, owned: boolean): MaxsimDevice {
+/** The WGSL language feature behind `dot4I8Packed` (Dawn in Node exposes `wgslLanguageFeatures` as browsers do). */
+function hasPackedDot(gpu: GPU): boolean {
+  const features = (gpu as { wgslLanguageFeatures?: ReadonlySet<string> }).wgslLanguageFeatures;
+  return features?.has('packed_4x8_integer_dot_product') === true;
+}
+
+function register(device: GPUDevice, adapter: AdapterSummary, owned: boolean, packedDot4x8: boolean): MaxsimDevice {
   let destroyedByUs = false;
   let lostError: DeviceLostError | undefined;
   const lost = device.lost.then((info) => {
@@ -161,6 +177,7 @@ function register(device: GPUDevice, adapter: AdapterSummary, owned: boolean): M
       shaderF16: device.features.has('shader-f16'),
       subgroups: device.features.has('subgroups'),
       timestampQuery: device.features.has('timestamp-query'),
+      packedDot4x8,
     },
     limits: {
       maxStorageBufferBindingSize: device.limits.maxStorageBufferBindingSize,

@@ -2,6 +2,7 @@
 // reuses across calls (queries, offsets, params, scores, a small pool of readback buffers): in steady state a
 // score() call creates no buffer and no bind group, it writes into buffers that already exist.
 import { GpuLimitError } from './errors.js';
+import { writeInt8Rows } from '../core/int8.js';
 import type { TokenMatrix } from '../core/token-matrix.js';
 import { corpusGroups, type GpuCorpus } from './corpus.js';
 import {
@@ -55,12 +56,14 @@ export class MaxsimWorkspace {
   #queryOffsets: GPUBuffer | undefined;
   #params: GPUBuffer | undefined;
   #scores: GPUBuffer | undefined;
+  #queryScales: GPUBuffer | undefined;
   readonly #free: GPUBuffer[] = [];
   #destroyed = false;
   // Host scratch, reused: writeBuffer copies at call time.
   #queryData: Float32Array<ArrayBuffer> = new Float32Array(0);
   #offsetData: Uint32Array<ArrayBuffer> = new Uint32Array(0);
   #paramData: Uint32Array<ArrayBuffer> = new Uint32Array(0);
+  #scaleData: Float32Array<ArrayBuffer> = new Float32Array(0);
 
   constructor(
     private readonly md: MaxsimDevice,
@@ -79,9 +82,13 @@ export class MaxsimWorkspace {
   get scores(): GPUBuffer {
     return this.#scores!;
   }
+  /** int8 kernels: one f32 scale per query row (created on the first int8 call). */
+  get queryScales(): GPUBuffer {
+    return this.#queryScales!;
+  }
 
   /** Makes every buffer at least as large as asked (creating buffers only when one must grow). */
-  ensure(queryBytes: number, offsetBytes: number, paramBytes: number, scoresBytes: number): void {
+  ensure(queryBytes: number, offsetBytes: number, paramBytes: number, scoresBytes: number, scaleBytes = 0): void {
     const { device } = this.md;
     const grow = (
       current: GPUBuffer | undefined,
@@ -101,6 +108,10 @@ export class MaxsimWorkspace {
     this.#params = grow(this.#params, paramBytes, BUFFER_UNIFORM | BUFFER_COPY_DST, 'params') ?? this.#params;
     this.#scores =
       grow(this.#scores, scoresBytes, BUFFER_STORAGE | BUFFER_COPY_SRC | BUFFER_COPY_DST, 'scores') ?? this.#scores;
+    if (scaleBytes > 0) {
+      this.#queryScales =
+        grow(this.#queryScales, scaleBytes, BUFFER_STORAGE | BUFFER_COPY_DST, 'query scales') ?? this.#queryScales;
+    }
   }
 
   /** Host scratch of at least `n` floats / words (grown, never shrunk). */
@@ -111,6 +122,10 @@ export class MaxsimWorkspace {
   offsetScratch(n: number): Uint32Array<ArrayBuffer> {
     if (this.#offsetData.length < n) this.#offsetData = new Uint32Array(Math.max(n, 2 * this.#offsetData.length));
     return this.#offsetData;
+  }
+  scaleScratch(n: number): Float32Array<ArrayBuffer> {
+    if (this.#scaleData.length < n) this.#scaleData = new Float32Array(Math.max(n, 2 * this.#scaleData.length));
+    return this.#scaleData;
   }
   paramScratch(n: number): Uint32Array<ArrayBuffer> {
     if (this.#paramData.length < n) this.#paramData = new Uint32Array(Math.max(n, 2 * this.#paramData.length));
@@ -145,9 +160,10 @@ export class MaxsimWorkspace {
 
   destroy(): void {
     this.#destroyed = true;
-    for (const b of [this.#queries, this.#queryOffsets, this.#params, this.#scores, ...this.#free]) b?.destroy();
+    const all = [this.#queries, this.#queryOffsets, this.#params, this.#scores, this.#queryScales, ...this.#free];
+    for (const b of all) b?.destroy();
     this.#free.length = 0;
-    this.#queries = this.#queryOffsets = this.#params = this.#scores = undefined;
+    this.#queries = this.#queryOffsets = this.#params = this.#scores = this.#queryScales = undefined;
   }
 }
 
@@ -165,8 +181,34 @@ export interface PreparedDispatch {
 }
 
 /**
- * Writes `queries` (back to back), their row offsets and one `Params` block per chunk (at the device's uniform
- * offset alignment) into the workspace, and returns the dispatch of `kernel` over every chunk of `corpus`. Creates
+ * The int8 kernels' queries: each row quantized to int8 with its own scale (max|row| / 127, the documents' rule,
+ * src/core/int8.ts) and packed like the documents (`rowWords` u32 words per row, 4 values per word, zero padding),
+ * rows back to back, in the workspace's query scratch (its bytes, viewed as words); the scales one per row. Returns
+ * the words to write (`count`) and the scales (`rows`, at least 4: the buffer's minimum).
+ */
+function packInt8Queries(
+  ws: MaxsimWorkspace,
+  queries: readonly TokenMatrix[],
+  offsets: Uint32Array,
+  dim: number,
+  rowWords: number,
+): { count: number; scales: Float32Array<ArrayBuffer>; rows: number } {
+  const rows = offsets[queries.length]!;
+  const count = Math.max(4, rows * rowWords);
+  // The f32 scratch's bytes, reused as words (it is sized in 4-byte elements either way).
+  const words = new Uint32Array(ws.queryScratch(count).buffer, 0, count);
+  words.fill(0);
+  const scales = ws.scaleScratch(Math.max(4, rows));
+  const values = new Int8Array(words.buffer, 0, count * 4);
+  queries.forEach((q, i) => {
+    writeInt8Rows(q.data.subarray(0, q.rows * dim), dim, offsets[i]!, values, rowWords * 4, scales);
+  });
+  return { count, scales, rows: Math.max(4, rows) };
+}
+
+/**
+ * Writes `queries` (back to back; int8 kernels: quantized, see packInt8Queries), their row offsets and one
+ * `Params` block per chunk (at the device's uniform offset alignment) into the workspace, and returns the dispatch of `kernel` over every chunk of `corpus`. Creates
  * buffers or bind groups only when the workspace grows or the corpus meets this kernel for the first time; call
  * it inside an error scope. Shared by scoring, tuning and the kernel-only benchmark, so all three run exactly
  * the same dispatch.
@@ -186,15 +228,18 @@ export function prepareDispatch(
   const offsets = ws.offsetScratch(nq + 1);
   offsets[0] = 0;
   for (let i = 0; i < nq; i++) offsets[i + 1] = offsets[i]! + queries[i]!.rows;
-  const queryFloats = Math.max(4, offsets[nq]! * dim);
+  const int8 = kernel.storage === 'int8' ? packInt8Queries(ws, queries, offsets, dim, corpus.rowWords) : undefined;
+  const queryFloats = int8?.count ?? Math.max(4, offsets[nq]! * dim);
   const queryData = ws.queryScratch(queryFloats);
-  for (let i = 0; i < nq; i++) queryData.set(queries[i]!.data.subarray(0, queries[i]!.rows * dim), offsets[i]! * dim);
+  if (int8 === undefined) {
+    for (let i = 0; i < nq; i++) queryData.set(queries[i]!.data.subarray(0, queries[i]!.rows * dim), offsets[i]! * dim);
+  }
   const align = md.limits.minUniformBufferOffsetAlignment;
   const stride = Math.ceil(kernel.paramsBytes / align) * align;
   const paramWords = (Math.max(1, corpus.chunks.length) * stride) / 4;
   const params = ws.paramScratch(paramWords);
   const scoresBytes = Math.max(4, nq * n * 4);
-  ws.ensure(queryFloats * 4, Math.max(16, (nq + 1) * 4), paramWords * 4, scoresBytes);
+  ws.ensure(queryFloats * 4, Math.max(16, (nq + 1) * 4), paramWords * 4, scoresBytes, (int8?.rows ?? 0) * 4);
 
   const tiled = kernel.tiled;
   const groups = tiled === undefined ? undefined : corpusGroups(md, corpus, tiled.TT, tiled.MAXD);
@@ -218,7 +263,9 @@ export function prepareDispatch(
     );
     return grid;
   });
+  // int8: the same bytes, written as the packed words they hold.
   device.queue.writeBuffer(ws.queries, 0, queryData, 0, queryFloats);
+  if (int8 !== undefined) device.queue.writeBuffer(ws.queryScales, 0, int8.scales, 0, int8.rows);
   device.queue.writeBuffer(ws.queryOffsets, 0, offsets, 0, nq + 1);
   device.queue.writeBuffer(ws.params, 0, params, 0, paramWords);
 
@@ -236,6 +283,10 @@ export function prepareDispatch(
         { binding: 5, resource: { buffer: ws.scores } },
       ];
       if (groups !== undefined) entries.push({ binding: 6, resource: { buffer: groups[c]!.buffer } });
+      if (kernel.storage === 'int8') {
+        entries.push({ binding: 7, resource: { buffer: chunk.scales! } });
+        entries.push({ binding: 8, resource: { buffer: ws.queryScales } });
+      }
       return device.createBindGroup({ label: `maxsim ${kernel.name} chunk ${c}`, layout, entries });
     });
     cached = { generation: ws.generation, groups: bindGroups };

@@ -6,7 +6,7 @@ import type { TokenMatrix } from '../core/token-matrix.js';
 import { destroyCorpus, uploadCorpus, type GpuCorpus } from './corpus.js';
 import { captureGpuErrors, describeAdapter, MAP_MODE_READ, raceLost, type MaxsimDevice } from './device.js';
 import { MaxsimWorkspace, prepareDispatch, type PreparedDispatch } from './dispatch.js';
-import { getKernelPipeline, type KernelPipeline } from './pipelines.js';
+import { getKernelPipeline, type Int8Dot, type KernelPipeline } from './pipelines.js';
 import { chooseVariant, choiceKey, type TuningSettings, type VariantChoice } from './tuning.js';
 import {
   defaultVariant,
@@ -22,8 +22,19 @@ export { dispatchGrid } from './dispatch.js';
 
 /** Options for {@link createWebGpuEngine}. */
 export interface WebGpuEngineOptions {
-  /** Document storage: `'f32'` (default) or `'f16'` (half the memory and bandwidth; error bound in the README). */
-  readonly precision?: 'f32' | 'f16';
+  /**
+   * Document storage: `'f32'` (default), `'f16'` (half the memory and bandwidth) or `'int8'` (per-row symmetric
+   * int8 with a f32 scale per row, a quarter of the memory; the query quantized per row to int8 too, integer dot
+   * products; tiled variants only). Error bounds in the README.
+   */
+  readonly precision?: 'f32' | 'f16' | 'int8';
+  /**
+   * int8 storage: the integer dot product. `'auto'` (default): WGSL's `dot4I8Packed` where the
+   * `packed_4x8_integer_dot_product` language feature exists, else bytes unpacked with shifts; `'unpacked'` forces
+   * the core-WGSL path; `'dot4I8Packed'` insists on the builtin (E_INVALID_ARGUMENT where it is missing). Both
+   * paths compute the same integers, so the same scores.
+   */
+  readonly int8Dot?: 'auto' | Int8Dot;
   /**
    * f16 arithmetic (f16 products, f32 max and sum) where the device has `shader-f16`: opt-in, with `precision:
    * 'f16'` only; its error bound is in the README. Without `shader-f16` the kernels keep f32 math (info says so).
@@ -92,10 +103,11 @@ const F16_MATH_RANGE = 2 ** 14;
  */
 export async function createWebGpuEngine(md: MaxsimDevice, options: WebGpuEngineOptions = {}): Promise<WebGpuEngine> {
   const precision = options.precision ?? 'f32';
-  if (precision !== 'f32' && precision !== 'f16') {
-    throw new InvalidArgumentError(`precision must be 'f32' or 'f16', got ${JSON.stringify(precision)}`);
+  if (precision !== 'f32' && precision !== 'f16' && precision !== 'int8') {
+    throw new InvalidArgumentError(`precision must be 'f32', 'f16' or 'int8', got ${JSON.stringify(precision)}`);
   }
   const storage: Storage = precision;
+  const int8Dot = storage === 'int8' ? resolveInt8Dot(options.int8Dot, md) : undefined;
   const f16MathAsked = options.f16Math === true;
   if (f16MathAsked && precision !== 'f16') {
     throw new InvalidArgumentError("f16Math needs precision: 'f16' (f16 arithmetic reads f16 document storage)");
@@ -104,7 +116,8 @@ export async function createWebGpuEngine(md: MaxsimDevice, options: WebGpuEngine
   const notes: string[] = [];
   if (f16MathAsked && !f16Math) notes.push('f16 math asked for, but the device has no shader-f16: f32 math');
   const forced = parseForcedVariant(options.variant, md, storage);
-  const tune = options.tune ?? !md.adapter.isFallbackAdapter;
+  // int8 is not measured yet: the default variant (tuning's synthetic corpus has no int8 storage).
+  const tune = storage !== 'int8' && (options.tune ?? !md.adapter.isFallbackAdapter);
   const nativeF16 = options.nativeF16 !== false;
   const maxPerDimension = Math.min(
     md.limits.maxComputeWorkgroupsPerDimension,
@@ -114,9 +127,10 @@ export async function createWebGpuEngine(md: MaxsimDevice, options: WebGpuEngine
   // JS thread: creating a scorer stays quick and the first call of that kind finds it ready or nearly. A failure
   // is not kept: that call compiles again and reports the error. Software adapters compile on first use only
   // (seconds per pipeline on SwiftShader, wasted on a scorer that never scores that kind).
+  const dotOption = int8Dot === undefined ? {} : { int8Dot };
   const first = forced ?? defaultVariant(md, storage, 128, f16Math, { queries: 1, maxRows: 32 }, true);
   if (!md.adapter.isFallbackAdapter && variantUnsupported(first, md, storage, 128) === undefined) {
-    getKernelPipeline(md, storage, first, 128, { nativeF16 }).catch(() => undefined);
+    getKernelPipeline(md, storage, first, 128, { nativeF16, ...dotOption }).catch(() => undefined);
   }
 
   let destroyed = false;
@@ -128,10 +142,12 @@ export async function createWebGpuEngine(md: MaxsimDevice, options: WebGpuEngine
     get summary() {
       const kernel = latest === undefined ? '' : `, kernel ${latest}`;
       const extra = notes.length === 0 ? '' : ` (${notes.join('; ')})`;
-      return `webgpu: ${describeAdapter(md.adapter)}, ${storage} document storage${f16Math ? ', f16 math' : ''}${kernel}${extra}`;
+      const int8 = int8Dot === undefined ? '' : ` (int8 queries, ${int8Dot} integer dot products)`;
+      return `webgpu: ${describeAdapter(md.adapter)}, ${storage} document storage${int8}${f16Math ? ', f16 math' : ''}${kernel}${extra}`;
     },
     adapter: md.adapter,
     precision,
+    ...(int8Dot === undefined ? {} : { int8Dot }),
     get variant() {
       return latest;
     },
@@ -185,7 +201,7 @@ export async function createWebGpuEngine(md: MaxsimDevice, options: WebGpuEngine
       variant = parseVariant(choice.variant)!;
     }
     choices.set(choice.key, choice);
-    return getKernelPipeline(md, storage, variant, corpus.dim, { nativeF16 });
+    return getKernelPipeline(md, storage, variant, corpus.dim, { nativeF16, ...dotOption });
   };
 
   /** The device loss behind a failure, if the device is lost; the failure itself otherwise. */
@@ -340,6 +356,20 @@ export async function createWebGpuEngine(md: MaxsimDevice, options: WebGpuEngine
       if (options.destroyDevice === true) md.destroy();
     },
   };
+}
+
+/** The int8 dot-product path for `asked` on this device (see WebGpuEngineOptions.int8Dot). */
+function resolveInt8Dot(asked: unknown, md: MaxsimDevice): Int8Dot {
+  if (asked === undefined || asked === 'auto') return md.features.packedDot4x8 ? 'dot4I8Packed' : 'unpacked';
+  if (asked === 'unpacked') return 'unpacked';
+  if (asked === 'dot4I8Packed') {
+    if (md.features.packedDot4x8) return 'dot4I8Packed';
+    throw new InvalidArgumentError(
+      "int8Dot: 'dot4I8Packed' needs the WGSL language feature packed_4x8_integer_dot_product, which this GPU " +
+        "lacks; use 'auto' (unpacks with shifts here)",
+    );
+  }
+  throw new InvalidArgumentError(`int8Dot must be 'auto', 'dot4I8Packed' or 'unpacked', got ${JSON.stringify(asked)}`);
 }
 
 /** The variant named by `name` (undefined for `'auto'`), checked against the device's features. */

@@ -8,9 +8,13 @@ import {
   TILED_DOCS_F16_WGSL,
   TILED_DOCS_F32_WGSL,
   TILED_EPI_PLAIN_WGSL,
+  TILED_DOCS_INT8_WGSL,
   TILED_EPI_SUBGROUP_WGSL,
+  TILED_INT8_DOT_PACKED_WGSL,
+  TILED_INT8_DOT_UNPACKED_WGSL,
   TILED_MATH_F16_WGSL,
   TILED_MATH_F32_WGSL,
+  TILED_MATH_INT8_WGSL,
 } from './shaders.generated.js';
 import { captureGpuErrors, type MaxsimDevice } from './device.js';
 import { GpuValidationError } from './errors.js';
@@ -36,6 +40,8 @@ export interface KernelPipeline {
   readonly variant: Variant;
   readonly name: string;
   readonly storage: Storage;
+  /** int8 storage: how the integer dot products are computed (`dot4I8Packed`, or bytes unpacked with shifts). */
+  readonly int8Dot?: Int8Dot;
   readonly pipeline: GPUComputePipeline;
   /** Cache key: storage, variant and constants (what changes the pipeline). */
   readonly key: string;
@@ -48,6 +54,9 @@ export interface KernelPipeline {
   };
   readonly paramsBytes: number;
 }
+
+/** The two int8 dot-product paths: WGSL's `dot4I8Packed`, or bytes sign-extended with shifts (core WGSL). */
+export type Int8Dot = 'dot4I8Packed' | 'unpacked';
 
 /**
  * Concatenates WGSL pieces, hoisting `enable`, `requires` and `diagnostic` directives to the top (WGSL wants them
@@ -75,14 +84,24 @@ export function composeWgsl(pieces: readonly string[]): string {
 
 /**
  * The WGSL of a variant for a storage: the baseline body with its storage prelude (native `f16` loads where
- * `nativeF16`, else packed pairs), or the tiled body with its storage, arithmetic and epilogue preludes.
+ * `nativeF16`, else packed pairs), or the tiled body with its storage, arithmetic and epilogue preludes (int8: the
+ * int8 storage and integer math preludes, with the dot product of `int8Dot`).
  */
-export function variantShaderCode(variant: Variant, storage: Storage, nativeF16: boolean): string {
+export function variantShaderCode(
+  variant: Variant,
+  storage: Storage,
+  nativeF16: boolean,
+  int8Dot: Int8Dot = 'unpacked',
+): string {
   if (variant.kind === 'baseline') {
     const prelude = storage === 'f32' ? DOCS_F32_WGSL : nativeF16 ? DOCS_F16_WGSL : DOCS_F16_PACKED_WGSL;
     return `${prelude}\n${MAXSIM_WGSL}`;
   }
   const epilogue = variant.epilogue === 'subgroup' ? TILED_EPI_SUBGROUP_WGSL : TILED_EPI_PLAIN_WGSL;
+  if (storage === 'int8') {
+    const dot = int8Dot === 'dot4I8Packed' ? TILED_INT8_DOT_PACKED_WGSL : TILED_INT8_DOT_UNPACKED_WGSL;
+    return composeWgsl([TILED_DOCS_INT8_WGSL, dot, TILED_MATH_INT8_WGSL, epilogue, MAXSIM_TILED_WGSL]);
+  }
   if (variant.math === 'f16') return composeWgsl([TILED_MATH_F16_WGSL, epilogue, MAXSIM_TILED_WGSL]);
   const docs = storage === 'f32' ? TILED_DOCS_F32_WGSL : TILED_DOCS_F16_WGSL;
   return composeWgsl([docs, TILED_MATH_F32_WGSL, epilogue, MAXSIM_TILED_WGSL]);
@@ -107,7 +126,7 @@ export function getKernelPipeline(
   storage: Storage,
   variant: Variant,
   dim: number,
-  options: { readonly nativeF16?: boolean; readonly forceStream?: boolean } = {},
+  options: { readonly nativeF16?: boolean; readonly forceStream?: boolean; readonly int8Dot?: Int8Dot } = {},
 ): Promise<KernelPipeline> {
   const why = variantUnsupported(variant, md, storage, dim);
   if (why !== undefined) {
@@ -119,6 +138,13 @@ export function getKernelPipeline(
   let constants: TiledConstants | undefined;
   let key: string;
   const nativeF16 = options.nativeF16 !== false && md.features.shaderF16;
+  // int8: dot4I8Packed where the WGSL language feature exists, unless the unpacked path is asked for.
+  const int8Dot: Int8Dot | undefined =
+    storage !== 'int8'
+      ? undefined
+      : options.int8Dot === 'unpacked' || !md.features.packedDot4x8
+        ? 'unpacked'
+        : 'dot4I8Packed';
   if (variant.kind === 'tiled') {
     constants = tiledConstants(
       variant.config,
@@ -130,7 +156,7 @@ export function getKernelPipeline(
     )!;
     // The workgroup cap is a uniform, not a constant: it does not change the pipeline.
     const base = variantName({ kind: 'tiled', config: variant.config, math: variant.math, epilogue: variant.epilogue });
-    key = `${storage}|${base}|${JSON.stringify(constants)}`;
+    key = `${storage}${int8Dot === undefined ? '' : `+${int8Dot}`}|${base}|${JSON.stringify(constants)}`;
   } else {
     key = `${storage}|baseline|${storage === 'f16' && nativeF16 ? 'native' : 'packed'}`;
   }
@@ -141,11 +167,12 @@ export function getKernelPipeline(
   }
   let compiled = perDevice.get(key);
   if (compiled === undefined) {
-    const code = variantShaderCode(variant, storage, nativeF16);
+    const code = variantShaderCode(variant, storage, nativeF16, int8Dot);
     compiled = compile(md, `maxsim ${storage} ${name}`, code, constants).then((pipeline) => ({
       variant,
       name,
       storage,
+      ...(int8Dot === undefined ? {} : { int8Dot }),
       pipeline,
       key,
       paramsBytes: BASELINE_PARAMS_BYTES,

@@ -153,7 +153,11 @@ export function chooseVariant(md: MaxsimDevice, request: ChooseRequest): Promise
         defaultVariant(md, request.storage, request.dim, request.f16Math, batch, md.adapter.isFallbackAdapter),
       ),
       how: 'default',
-      note: md.adapter.isFallbackAdapter ? 'software adapter: not tuned' : 'tuning off',
+      note: md.adapter.isFallbackAdapter
+        ? 'software adapter: not tuned'
+        : request.storage === 'int8'
+          ? 'int8 storage: not tuned'
+          : 'tuning off',
     });
     if (!request.tune) {
       known = Promise.resolve(fallback());

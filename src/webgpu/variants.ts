@@ -8,8 +8,11 @@
 // max first with `subgroups`). Names: `baseline`, or `<config>[-f16math][-subgroup][@<workgroups>]`, e.g.
 // `q32`, `q128-f16math-subgroup`, `q32@4096` (at most 4096 working workgroups per chunk: a persistent loop).
 
-/** How documents are stored on the device: f32, or f16 pairs packed in u32 words. */
-export type Storage = 'f32' | 'f16';
+/**
+ * How documents are stored on the device: f32, f16 pairs packed in u32 words, or int8 (4 values per u32 word, a
+ * f32 scale per row; tiled kernels only, with integer arithmetic: shaders/tiled-math-int8.wgsl).
+ */
+export type Storage = 'f32' | 'f16' | 'int8';
 
 /** The tiled kernel's configs (pipeline constants TQ, TTH, KD and the default MAXD). */
 export type TileConfigName = 'q32' | 'q32t32' | 'q64' | 'q128';
@@ -104,7 +107,9 @@ export function variantUnsupported(
   storage: Storage,
   dim: number,
 ): string | undefined {
-  if (v.kind === 'baseline') return undefined;
+  if (v.kind === 'baseline') {
+    return storage === 'int8' ? 'the baseline kernel has no int8 storage (use a tiled variant such as q32)' : undefined;
+  }
   if (v.math === 'f16' && storage !== 'f16') return "f16 math needs f16 document storage (precision: 'f16')";
   if (v.math === 'f16' && !device.features.shaderF16) return 'the device has no shader-f16 feature';
   if (v.epilogue === 'subgroup' && !device.features.subgroups) return 'the device has no subgroups feature';
@@ -131,17 +136,28 @@ export function tileShape(cfg: TileConfig): { readonly WG: number; readonly QT: 
  * @example
  * paddedRowWords('f32', 3); // 4
  * paddedRowWords('f16', 128); // 64
+ * paddedRowWords('int8', 128); // 32
  */
 export function paddedRowWords(storage: Storage, dim: number): number {
-  const words = storage === 'f32' ? dim : Math.ceil(dim / 2);
+  const words = Math.ceil(dim / valuesPerWord(storage));
   return Math.ceil(words / 4) * 4;
 }
 
-/** Workgroup-memory bytes of a tiled config holding QKD dims of the query block. */
-export function workgroupBytes(cfg: TileConfig, QKD: number, math: 'f32' | 'f16'): number {
-  const tileDims = math === 'f16' ? 8 : 4;
+/** Values per stored u32 word: 1 (f32), 2 (f16), 4 (int8). */
+export function valuesPerWord(storage: Storage): number {
+  return storage === 'f32' ? 1 : storage === 'f16' ? 2 : 4;
+}
+
+/** Dims per 16-byte workgroup-tile unit: 4 f32, 8 f16 (f16 math), 16 int8 (int8 storage has integer math). */
+export function tileDims(storage: Storage, math: 'f32' | 'f16'): number {
+  return storage === 'int8' ? 16 : math === 'f16' ? 8 : 4;
+}
+
+/** Workgroup-memory bytes of a tiled config holding QKD dims of the query block (`storage` int8: int8 tiles). */
+export function workgroupBytes(cfg: TileConfig, QKD: number, math: 'f32' | 'f16', storage: Storage = 'f32'): number {
+  const dims = tileDims(storage, math);
   const { QT, TT } = tileShape(cfg);
-  return 16 * QT * (QKD / tileDims + 1) + 16 * TT * (cfg.KD / tileDims + 1) + 4 * cfg.MAXD * QT + 4 * TT + 32;
+  return 16 * QT * (QKD / dims + 1) + 16 * TT * (cfg.KD / dims + 1) + 4 * cfg.MAXD * QT + 4 * TT + 32;
 }
 
 /** Pipeline constants (WGSL overrides) of a tiled kernel. */
@@ -175,7 +191,7 @@ export function tiledConstants(
   forceStream = false,
 ): TiledConstants | undefined {
   const cfg = TILE_CONFIGS[config];
-  const paddedDim = paddedRowWords(storage, dim) * (storage === 'f32' ? 1 : 2);
+  const paddedDim = paddedRowWords(storage, dim) * valuesPerWord(storage);
   let need = 128;
   while (need < paddedDim) need *= 2;
   const base = { TQ: cfg.TQ, TTH: cfg.TTH, KD: cfg.KD };
@@ -183,11 +199,13 @@ export function tiledConstants(
   for (let m = cfg.MAXD; m >= 4; m = Math.floor(m / 2)) maxds.push(m);
   if (!forceStream) {
     for (const MAXD of maxds) {
-      if (workgroupBytes({ ...cfg, MAXD }, need, math) <= limit) return { ...base, MAXD, QKD: need, STREAM_Q: 0 };
+      if (workgroupBytes({ ...cfg, MAXD }, need, math, storage) <= limit)
+        return { ...base, MAXD, QKD: need, STREAM_Q: 0 };
     }
   }
   for (const MAXD of maxds) {
-    if (workgroupBytes({ ...cfg, MAXD }, cfg.KD, math) <= limit) return { ...base, MAXD, QKD: cfg.KD, STREAM_Q: 1 };
+    if (workgroupBytes({ ...cfg, MAXD }, cfg.KD, math, storage) <= limit)
+      return { ...base, MAXD, QKD: cfg.KD, STREAM_Q: 1 };
   }
   return undefined;
 }
@@ -249,7 +267,7 @@ export function candidateVariants(
       if (variantUnsupported(v, device, storage, dim) === undefined) out.push(v);
     }
   }
-  if (!f16Math) out.push({ kind: 'baseline' });
+  if (!f16Math && storage !== 'int8') out.push({ kind: 'baseline' });
   return out;
 }
 
@@ -258,7 +276,7 @@ export function candidateVariants(
  * for up to two queries a call (the tiled kernels are 2.4–4× the baseline's speed on lavapipe and SwiftShader).
  * Hardware: the baseline for up to four queries with f32 arithmetic and q128 (q64, q32) beyond, from the one real
  * GPU measured (H200 through Dawn/Vulkan, 2026-12-04: W2 baseline 1.39 ms against q32's 3.38 ms; W5 q128 7.44 ms
- * against the baseline's 8.34 ms). f16 arithmetic needs a tiled kernel. Plain epilogue.
+ * against the baseline's 8.34 ms). f16 arithmetic and int8 storage need a tiled kernel. Plain epilogue.
  */
 export function defaultVariant(
   device: VariantDevice,
@@ -269,12 +287,14 @@ export function defaultVariant(
   software: boolean,
 ): Variant {
   const math = f16Math && storage === 'f16' && device.features.shaderF16 ? 'f16' : 'f32';
-  if (!software && math === 'f32' && batch.queries <= 4) return { kind: 'baseline' };
+  // int8 has no baseline kernel: it takes the tiled order below.
+  if (!software && math === 'f32' && storage !== 'int8' && batch.queries <= 4) return { kind: 'baseline' };
   const order: TileConfigName[] =
     software || batch.queries <= 2 ? ['q32'] : batch.queries <= 4 ? ['q64', 'q32'] : ['q128', 'q64', 'q32'];
   for (const config of order) {
     const v: Variant = { kind: 'tiled', config, math, epilogue: 'plain' };
     if (variantUnsupported(v, device, storage, dim) === undefined) return v;
   }
-  return { kind: 'baseline' };
+  // int8 has no baseline kernel: q32 then, and getKernelPipeline says why it cannot run.
+  return storage === 'int8' ? { kind: 'tiled', config: 'q32', math, epilogue: 'plain' } : { kind: 'baseline' };
 }

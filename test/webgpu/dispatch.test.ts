@@ -140,4 +140,32 @@ describe('dispatch geometry and chunk planning (no GPU)', () => {
     expect(variantName(defaultVariant(device(true, false), 'f16', 128, true, batch(64), false))).toBe('q128-f16math');
     expect(choiceKey('f16', true, 1024, batch(64), 20)).toBe('f16+f16math dim≤1024 queries>16 short-docs');
   });
+
+  it('int8 storage: tiled variants only (no baseline, even as the hardware default), rows of 16 values, int8 tiles', () => {
+    const device = {
+      features: { shaderF16: false, subgroups: false },
+      limits: { maxComputeWorkgroupStorageSize: 32768, maxComputeInvocationsPerWorkgroup: 256 },
+    };
+    const batch = (queries: number) => ({ queries, maxRows: 32 });
+    expect([1, 3, 16, 17, 128, 1024].map((d) => paddedRowWords('int8', d))).toEqual([4, 4, 4, 8, 32, 256]);
+    expect(variantUnsupported({ kind: 'baseline' }, device, 'int8', 128)).toMatch(/baseline kernel has no int8/);
+    expect(variantUnsupported(parseVariant('q32')!, device, 'int8', 128)).toBeUndefined();
+    expect(candidateVariants(device, 'int8', 128, false, batch(64)).map(variantName)).toEqual([
+      'q32',
+      'q32t32',
+      'q64',
+      'q128',
+    ]);
+    expect(variantName(defaultVariant(device, 'int8', 128, false, batch(1), false))).toBe('q32');
+    expect(variantName(defaultVariant(device, 'int8', 128, false, batch(4), false))).toBe('q64');
+    expect(variantName(defaultVariant(device, 'int8', 128, false, batch(1), true))).toBe('q32');
+    // 16 int8 values per 16-byte tile unit: the query block of dim 128 takes 8 units a row (f32: 32).
+    const c = tiledConstants('q32', 'int8', 'f32', 128, 32768)!;
+    expect(c).toMatchObject({ QKD: 128, STREAM_Q: 0 });
+    expect(workgroupBytes({ ...TILE_CONFIGS.q32, MAXD: c.MAXD }, 128, 'f32', 'int8')).toBe(
+      16 * 32 * (128 / 16 + 1) + 16 * 64 * (32 / 16 + 1) + 4 * c.MAXD * 32 + 4 * 64 + 32,
+    );
+    // The widest int8 rows still fit: the query block is streamed.
+    expect(tiledConstants('q32', 'int8', 'f32', 133_144, 32768)).toMatchObject({ STREAM_Q: 1 });
+  });
 });

@@ -31,6 +31,7 @@ import {
   F16_MATH_RELATIVE,
   F16_RELATIVE,
   F32_RELATIVE,
+  type Int8Tolerance,
   KERNEL_CASES,
 } from '../support/kernel-cases.js';
 import { randomMatrix, seededRandom } from '../support/random.js';
@@ -49,7 +50,12 @@ async function engineScorer(options: WebGpuEngineOptions = {}): Promise<Scorer> 
   return createScorerFromEngine(await createWebGpuEngine(md, options));
 }
 
-function expectClose(actual: Float32Array[], queries: TokenMatrix[], docs: TokenMatrix[], relative: number): void {
+function expectClose(
+  actual: Float32Array[],
+  queries: TokenMatrix[],
+  docs: TokenMatrix[],
+  relative: number | Int8Tolerance,
+): void {
   const { expected, tolerance } = expectedScores(queries, docs, relative);
   expect(actual).toHaveLength(queries.length);
   actual.forEach((row, i) => {
@@ -60,11 +66,12 @@ function expectClose(actual: Float32Array[], queries: TokenMatrix[], docs: Token
 
 /**
  * Every kernel variant this device can run, forced, with its storage and tolerance: the baseline (with native and
- * packed f16 loads), each tiled config with each epilogue the device has, f32 and f16 storage, and f16 math where
- * the device has shader-f16. The variant list is read from the device at registration time.
+ * packed f16 loads), each tiled config with each epilogue the device has, f32, f16 and int8 storage (int8: the
+ * device's dot product, and q32 with bytes unpacked; within the int8 bound with an int8 query, 127 levels), and f16
+ * math where the device has shader-f16. The variant list is read from the device at registration time.
  */
 function variantGrid(device: { shaderF16: boolean; subgroups: boolean }) {
-  const rows: { label: string; options: WebGpuEngineOptions; relative: number }[] = [];
+  const rows: { label: string; options: WebGpuEngineOptions; relative: number | Int8Tolerance }[] = [];
   const epilogues = device.subgroups ? ['', '-subgroup'] : [''];
   for (const precision of ['f32', 'f16'] as const) {
     const relative = precision === 'f32' ? F32_RELATIVE : F16_RELATIVE;
@@ -93,6 +100,20 @@ function variantGrid(device: { shaderF16: boolean; subgroups: boolean }) {
       }
     }
   }
+  for (const config of TILE_CONFIG_NAMES) {
+    for (const epi of epilogues) {
+      rows.push({
+        label: `int8 ${config}${epi}`,
+        options: { precision: 'int8', variant: `${config}${epi}` },
+        relative: { queryLevels: 127 },
+      });
+    }
+  }
+  rows.push({
+    label: 'int8 q32 (bytes unpacked)',
+    options: { precision: 'int8', variant: 'q32', int8Dot: 'unpacked' },
+    relative: { queryLevels: 127 },
+  });
   return rows;
 }
 

@@ -8,7 +8,7 @@ import { caseData, KERNEL_CASES } from '../kernel-cases.js';
 
 /** One case's scores, one array per query; non-finite values as strings (JSON has no -Infinity). */
 export interface GpuCaseResult {
-  readonly precision: 'f32' | 'f16';
+  readonly precision: 'f32' | 'f16' | 'int8';
   /** The variant forced (`'auto'` for none). */
   readonly variant: string;
   readonly name: string;
@@ -18,6 +18,8 @@ export interface GpuCaseResult {
 
 export interface GpuCasesReport {
   readonly summary: string;
+  /** int8: the dot-product path the scorer took (`info.int8Dot`). */
+  readonly int8Dot?: string | undefined;
   readonly results: GpuCaseResult[];
 }
 
@@ -25,13 +27,19 @@ export interface GpuCasesReport {
 export interface GpuPageFeatures {
   readonly shaderF16: boolean;
   readonly subgroups: boolean;
+  /** The WGSL language feature behind dot4I8Packed. */
+  readonly packedDot4x8: boolean;
   readonly description: string;
 }
 
 declare global {
   interface Window {
     gpuFeatures(): Promise<GpuPageFeatures>;
-    runGpuCases(precision: 'f32' | 'f16', variant?: string): Promise<GpuCasesReport>;
+    runGpuCases(
+      precision: 'f32' | 'f16' | 'int8',
+      variant?: string,
+      int8Dot?: 'auto' | 'unpacked',
+    ): Promise<GpuCasesReport>;
   }
 }
 
@@ -43,18 +51,19 @@ window.gpuFeatures = async () => {
   return {
     shaderF16: adapter.features.has('shader-f16'),
     subgroups: adapter.features.has('subgroups'),
+    packedDot4x8: navigator.gpu.wgslLanguageFeatures?.has('packed_4x8_integer_dot_product') === true,
     description: adapter.info.description || adapter.info.architecture,
   };
 };
 
-window.runGpuCases = async (precision, variant = 'auto') => {
+window.runGpuCases = async (precision, variant = 'auto', int8Dot = 'auto') => {
   const results: GpuCaseResult[] = [];
   const f16Math = variant.includes('-f16math');
   const scorer = await createScorer({
     backend: 'webgpu',
     precision,
     fallback: 'none',
-    webgpu: { variant, ...(f16Math ? { f16Math } : {}) },
+    webgpu: { variant, ...(f16Math ? { f16Math } : {}), ...(precision === 'int8' ? { int8Dot } : {}) },
   });
   try {
     for (const c of KERNEL_CASES) {
@@ -80,7 +89,7 @@ window.runGpuCases = async (precision, variant = 'auto') => {
         log.textContent += `FAIL ${precision} ${variant} ${c.name}: ${String(err)}\n`;
       }
     }
-    return { summary: `${precision} ${variant}: ${scorer.info.summary}`, results };
+    return { summary: `${precision} ${variant}: ${scorer.info.summary}`, int8Dot: scorer.info.int8Dot, results };
   } finally {
     scorer.destroy();
   }
