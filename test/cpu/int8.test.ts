@@ -19,23 +19,9 @@ import {
   KERNEL_CASES,
 } from '../support/kernel-cases.js';
 import { randomDocs, randomMatrix, seededRandom } from '../support/random.js';
+import { expectBitIdentical, signMatrix } from '../support/int8.js';
 
 const root = new URL('../../', import.meta.url);
-
-function expectBitIdentical(a: Float32Array, b: Float32Array, label: string): void {
-  expect(a.length, label).toBe(b.length);
-  const ua = new Uint32Array(a.buffer, a.byteOffset, a.length);
-  const ub = new Uint32Array(b.buffer, b.byteOffset, b.length);
-  const bad = ua.findIndex((v, i) => v !== ub[i]);
-  expect(bad, `${label}: first differing index (${a[bad]} vs ${b[bad]})`).toBe(-1);
-}
-
-/** Documents of `rows` rows each, every value ±1 by `sign(doc, row, column)`. */
-function signMatrix(rows: number, dim: number, sign: (row: number, column: number) => number): TokenMatrix {
-  const data = new Float32Array(rows * dim);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < dim; c++) data[r * dim + c] = sign(r, c);
-  return { data, rows, dim };
-}
 
 /** A ragged corpus whose lengths hit the kernel's 2-token pairs and odd tails, with empty documents. */
 function raggedCorpus(rand: () => number, dim: number, floats: number): TokenMatrix[] {

@@ -15,7 +15,6 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { INT8_MAX_DIM, writeInt8Rows } from '../../src/core/int8.js';
 import { packDocuments } from '../../src/core/packed-documents.js';
 import { createScorerFromEngine, type Scorer } from '../../src/core/scorer.js';
-import type { TokenMatrix } from '../../src/core/token-matrix.js';
 import { int8QueryLevels } from '../../src/cpu/int8-kernel.js';
 import { createScorer, loadDawnGpu } from '../../src/node.js';
 import { BUFFER_COPY_DST, BUFFER_MAP_READ, MAP_MODE_READ } from '../../src/webgpu/device.js';
@@ -25,6 +24,7 @@ import { GpuValidationError } from '../../src/webgpu/errors.js';
 import { paddedRowWords } from '../../src/webgpu/variants.js';
 import { caseData, compareScores, expectedScores, KERNEL_CASES } from '../support/kernel-cases.js';
 import { randomDocs, randomMatrix, seededRandom } from '../support/random.js';
+import { expectBitIdentical, signMatrix } from '../support/int8.js';
 
 let md: MaxsimDevice;
 
@@ -38,20 +38,6 @@ afterAll(() => {
 
 async function int8Scorer(options: WebGpuEngineOptions = {}): Promise<Scorer> {
   return createScorerFromEngine(await createWebGpuEngine(md, { precision: 'int8', ...options }));
-}
-
-function expectBitIdentical(a: Float32Array, b: Float32Array, label: string): void {
-  expect(a.length, label).toBe(b.length);
-  const ua = new Uint32Array(a.buffer, a.byteOffset, a.length);
-  const ub = new Uint32Array(b.buffer, b.byteOffset, b.length);
-  const bad = ua.findIndex((v, i) => v !== ub[i]);
-  expect(bad, `${label}: first differing index (${a[bad]} vs ${b[bad]})`).toBe(-1);
-}
-
-function signMatrix(rows: number, dim: number, sign: (row: number, column: number) => number): TokenMatrix {
-  const data = new Float32Array(rows * dim);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < dim; c++) data[r * dim + c] = sign(r, c);
-  return { data, rows, dim };
 }
 
 async function readBack(buffer: GPUBuffer): Promise<ArrayBuffer> {
